@@ -1,0 +1,11 @@
+"""Azure Functions entry point (programming model v2): the app and its blueprints, nothing else."""
+
+import azure.functions as func
+
+from shared.telemetry import configure_telemetry
+from shared.triggers import status
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+configure_telemetry()
+
+app.register_functions(status.bp)

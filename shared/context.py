@@ -1,0 +1,54 @@
+"""The composition root: which implementation of each port the handlers use.
+
+Handlers call :func:`get_context` and ask it for a port; the first call builds the implementation
+from the settings (Azure SDKs or the local mode), importing it only then, so function start-up
+stays light. Tests install their own context with :func:`use_context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.ports import StateStore
+from shared.settings import Settings, get_settings
+
+
+@dataclass
+class AppContext:
+    """Lazily built ports for one process. Pass ready-made ports to override (tests)."""
+
+    settings: Settings = field(default_factory=get_settings)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _built: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def _port(self, name: str) -> Any:
+        if name in self.overrides:
+            return self.overrides[name]
+        if name not in self._built:
+            self._built[name] = getattr(self, f"_build_{name}")()
+        return self._built[name]
+
+    def state_store(self) -> StateStore:
+        return self._port("state_store")  # type: ignore[no-any-return]
+
+    def _build_state_store(self) -> StateStore:
+        from shared.azure.storage import BlobStateStore
+
+        return BlobStateStore.from_settings(self.settings)
+
+
+_context: AppContext | None = None
+
+
+def get_context() -> AppContext:
+    global _context
+    if _context is None:
+        _context = AppContext()
+    return _context
+
+
+def use_context(context: AppContext | None) -> None:
+    """Install ``context`` for this process (``None``: build a fresh one from the environment)."""
+    global _context
+    _context = context

@@ -1,0 +1,245 @@
+"""The narrow interfaces the services need, and the value types that cross them.
+
+Implementations: ``shared/azure/`` (Azure SDKs) and ``shared/local/`` (the local mode). Services
+and triggers depend on these protocols only; tests fake at this boundary and nowhere deeper.
+No Azure SDK is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class PlatformError(Exception):
+    """A platform call failed in a way a retry will not fix (bad request, forbidden, …)."""
+
+
+class TransientError(PlatformError):
+    """Throttling, 5xx, a timeout or a token fetch failure: retrying later may succeed."""
+
+
+class NotFoundError(PlatformError):
+    """The named resource does not exist."""
+
+
+class ConflictError(Exception):
+    """A conditional state-store write lost: the document changed (or exists) since it was read."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        super().__init__(f"state document {key!r}: {detail}")
+
+
+class LockHeldError(Exception):
+    """Another holder has the lock."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"lock {name!r} is held by another instance")
+
+
+# --- state store ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """A JSON document read from the state store with the ETag it was read at."""
+
+    key: str
+    data: dict[str, Any]
+    etag: str
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Small JSON documents with optimistic concurrency, leases and idempotency claims."""
+
+    def get(self, key: str) -> Document | None: ...
+
+    def create(self, key: str, data: Mapping[str, Any]) -> str:
+        """Write only if absent; returns the ETag. Raises ConflictError if the key exists."""
+        ...
+
+    def replace(self, key: str, data: Mapping[str, Any], etag: str) -> str:
+        """Write only if unchanged since ``etag``. Raises ConflictError otherwise."""
+        ...
+
+    def put(self, key: str, data: Mapping[str, Any]) -> str:
+        """Unconditional write (for records no one else writes)."""
+        ...
+
+    def delete(self, key: str, etag: str | None = None) -> bool:
+        """Delete (only if unchanged when ``etag`` is given); False if it did not exist."""
+        ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def lock(self, name: str, *, wait_seconds: float = 0.0) -> AbstractContextManager[None]:
+        """Exclusive lock across instances; raises LockHeldError if not acquired within ``wait_seconds``."""
+        ...
+
+    def claim(self, key: str, data: Mapping[str, Any] | None = None) -> bool:
+        """True exactly once per key across processes (until released)."""
+        ...
+
+    def release_claim(self, key: str) -> None: ...
+
+
+# --- blob data (exported inference data, quarantine) ---------------------------------------------
+
+
+class BlobWriter(Protocol):
+    """Write and list data blobs in one container."""
+
+    def write(self, path: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Create or overwrite ``path``."""
+        ...
+
+    def read(self, path: str) -> bytes: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def delete(self, path: str) -> None: ...
+
+
+# --- ML platform ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineJobRequest:
+    """A pipeline job to submit, built from a YAML file of the repo with inputs overridden."""
+
+    pipeline_yaml: str
+    inputs: Mapping[str, Any]
+    experiment_name: str
+    display_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    compute: str | None = None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    name: str
+    status: str  # Azure ML vocabulary: NotStarted, Queued, Running, Completed, Failed, Canceled, …
+    tags: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("Completed", "Failed", "Canceled", "NotResponding")
+
+
+class JobPlatform(Protocol):
+    def submit_pipeline(self, request: PipelineJobRequest) -> str:
+        """Submit and return the job name without waiting for it."""
+        ...
+
+    def get_job(self, name: str) -> JobInfo: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None  # local folder (local mode) or azureml:// URI
+
+
+class ModelRegistry(Protocol):
+    def get_model(self, name: str, version: str) -> ModelInfo:
+        """Raises NotFoundError."""
+        ...
+
+    def latest_model(self, name: str) -> ModelInfo | None: ...
+
+    def share_to_registry(self, name: str, version: str, registry: str) -> str:
+        """Copy the model into an Azure ML registry; returns the reference to deploy."""
+        ...
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    provisioning_state: str  # Succeeded, Creating, Updating, Failed, Deleting
+    traffic: Mapping[str, int]
+    mirror_traffic: Mapping[str, int] = field(default_factory=dict)
+    scoring_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    endpoint: str
+    name: str
+    model: str  # azureml:<name>:<version>, a registry reference, or a local folder
+    model_name: str
+    model_version: str
+    instance_type: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    name: str
+    provisioning_state: str  # Creating, Updating, Succeeded, Failed, Canceled, Deleting
+    model: str | None = None
+    error: str | None = None
+
+
+class EndpointPlatform(Protocol):
+    def get_endpoint(self, name: str) -> EndpointState | None: ...
+
+    def begin_create_endpoint(self, name: str) -> None: ...
+
+    def begin_create_deployment(self, spec: DeploymentSpec) -> None: ...
+
+    def get_deployment(self, endpoint: str, name: str) -> DeploymentState | None: ...
+
+    def list_deployments(self, endpoint: str) -> list[DeploymentState]: ...
+
+    def set_traffic(self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
+        """Set live (and mirror) traffic. Live traffic must sum to 100 (or 0 with no deployment)."""
+        ...
+
+    def begin_delete_deployment(self, endpoint: str, name: str) -> None: ...
+
+    def invoke(self, endpoint: str, deployment: str, body: bytes) -> bytes:
+        """Score ``body`` on one deployment directly (bypassing the traffic rules)."""
+        ...
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One AmlOnlineEndpointConsoleLog row, as the export query projects it."""
+
+    time: datetime
+    message: str
+    deployment: str
+
+
+@dataclass(frozen=True)
+class LogQueryResult:
+    rows: list[LogRow]
+    complete: bool  # False when the service returned PARTIAL (truncated) results
+    detail: str = ""
+
+
+class LogSource(Protocol):
+    def count(self, start: datetime, end: datetime) -> int:
+        """Rows in ``[start, end)`` (cheap: lets the export split windows before fetching them)."""
+        ...
+
+    def query(self, start: datetime, end: datetime) -> LogQueryResult:
+        """Rows in ``[start, end)``, oldest first."""
+        ...

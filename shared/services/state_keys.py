@@ -1,0 +1,14 @@
+"""Keys of the documents in the state store: one place, so writers and `status` agree."""
+
+EXPORT_WATERMARK = "export/watermark.json"
+EXPORT_LAST_RUN = "export/last-run.json"
+EXPORT_LOCK = "export"
+
+ROLLOUT_PREFIX = "rollouts/"
+ROLLOUT_LOCK = "rollouts"
+
+RETRAINING_LAST = "retraining/last.json"
+RETRAINING_DECISIONS_PREFIX = "retraining/decisions/"
+
+DRIFT_LAST = "drift/last.json"
+DRIFT_JOBS_PREFIX = "drift/jobs/"
