@@ -1,0 +1,1 @@
+"""Component sources. Modules import each other relatively (`from .schema import ...`)."""
