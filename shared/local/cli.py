@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from shared.local import runner, serve
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
 
@@ -44,4 +46,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "demo": ("Run the local MLOps loop end to end", _demo_arguments, _demo),
+    "pipeline": ("Run an Azure ML pipeline YAML locally, step by step", runner.add_arguments, runner.command),
+    "serve": ("Serve ml_assets/src/score.py for a model folder with azmlinfsrv", serve.add_arguments, serve.command),
 }

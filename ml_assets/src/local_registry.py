@@ -1,0 +1,192 @@
+"""The local model registry (local mode): ``<root>/<model>/<version>/`` holds ``model/`` (the MLflow model files)
+and ``metadata.json`` (name, version, tags, description, created time). Standard library only, so the register
+and evaluate steps can use it without the app's ``shared`` package (on Azure ML the code root is ``ml_assets/``);
+``shared/local/registry.py`` wraps this same implementation for the app.
+
+Versions are integers from 1. Concurrent registrations never share a version: a registration claims the next
+number with an atomic ``os.mkdir`` of the version folder and retries with the following number if another
+process won. A version is visible only once its ``metadata.json`` exists (written last, atomically), so readers
+never see a half-copied model; a registration that crashed leaves a folder without metadata, whose number is
+not reused.
+
+Hooks: ``on_register`` callbacks run after a version is complete (in-process); the environment variable
+``MLOPS_LOCAL_REGISTRY_HOOK="package.module:function"`` names one more, loaded lazily, for registrations done by
+a pipeline step in a subprocess (e.g. to emit a ModelRegistered event in the local loop).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+METADATA = "metadata.json"
+MODEL_DIR = "model"
+HOOK_ENV = "MLOPS_LOCAL_REGISTRY_HOOK"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+_MAX_ATTEMPTS = 1000
+
+
+class LocalRegistryError(Exception):
+    pass
+
+
+class ModelNotFoundError(LocalRegistryError, LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: int
+    path: Path  # the MLflow model folder
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    created: str = ""  # ISO-8601 UTC
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "path": str(self.path),
+            "tags": dict(self.tags),
+            "description": self.description,
+            "created": self.created,
+        }
+
+
+RegisterHook = Callable[[RegisteredModel], None]
+
+
+def registry_root(state_dir: str | Path) -> Path:
+    """Where the registry lives inside ``LOCAL_STATE_DIR``."""
+    return Path(state_dir) / "registry"
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise LocalRegistryError(f"model name {name!r}: expected letters, digits, '-', '_' or '.' (at most 255)")
+    return name
+
+
+class LocalModelRegistry:
+    def __init__(self, root: str | Path, on_register: list[RegisterHook] | None = None) -> None:
+        self.root = Path(root)
+        self.on_register: list[RegisterHook] = list(on_register or [])
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def versions(self, name: str) -> list[RegisteredModel]:
+        """Complete versions of ``name``, oldest first."""
+        folder = self.root / check_name(name)
+        if not folder.is_dir():
+            return []
+        found = []
+        for child in folder.iterdir():
+            if child.name.isdigit() and (child / METADATA).is_file():
+                found.append(self._read(name, int(child.name)))
+        return sorted(found, key=lambda m: m.version)
+
+    def latest(self, name: str) -> RegisteredModel | None:
+        """The champion: the highest complete version, or None."""
+        versions = self.versions(name)
+        return versions[-1] if versions else None
+
+    def get(self, name: str, version: int | str) -> RegisteredModel:
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise ModelNotFoundError(f"model {name} version {version!r}: not an integer version") from None
+        if not (self.root / check_name(name) / str(number) / METADATA).is_file():
+            raise ModelNotFoundError(f"model {name} version {number} is not registered in {self.root}")
+        return self._read(name, number)
+
+    def _read(self, name: str, version: int) -> RegisteredModel:
+        folder = self.root / name / str(version)
+        doc = json.loads((folder / METADATA).read_text())
+        return RegisteredModel(
+            name=name,
+            version=version,
+            path=folder / MODEL_DIR,
+            tags={str(k): str(v) for k, v in doc.get("tags", {}).items()},
+            description=str(doc.get("description", "")),
+            created=str(doc.get("created", "")),
+        )
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        model_dir: str | Path,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> RegisteredModel:
+        """Copy the MLflow model folder ``model_dir`` in as the next version and run the hooks."""
+        source = Path(model_dir)
+        if not (source / "MLmodel").is_file():
+            raise LocalRegistryError(f"{source}: not an MLflow model folder (no MLmodel file)")
+        folder = self.root / check_name(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        version_dir = self._claim_version(folder)
+        version = int(version_dir.name)
+        shutil.copytree(source, version_dir / MODEL_DIR)
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        doc = {
+            "name": name,
+            "version": version,
+            "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+            "description": description,
+            "created": created,
+        }
+        _write_json_atomic(version_dir / METADATA, doc)
+        registered = self._read(name, version)
+        for hook in [*self.on_register, *_env_hooks()]:
+            hook(registered)
+        return registered
+
+    def _claim_version(self, folder: Path) -> Path:
+        numbers = [int(c.name) for c in folder.iterdir() if c.name.isdigit()]
+        candidate = max(numbers, default=0) + 1
+        for _ in range(_MAX_ATTEMPTS):
+            path = folder / str(candidate)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                candidate += 1
+                continue
+            return path
+        raise LocalRegistryError(f"could not claim a version folder in {folder} after {_MAX_ATTEMPTS} attempts")
+
+
+def _write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _env_hooks() -> list[RegisterHook]:
+    spec = os.environ.get(HOOK_ENV, "").strip()
+    if not spec:
+        return []
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise LocalRegistryError(f"{HOOK_ENV}={spec!r}: expected package.module:function")
+    hook = getattr(importlib.import_module(module_name), attr)
+    return [hook]

@@ -1,0 +1,128 @@
+"""Pipeline step ``register``: register the model if the evaluation decided so.
+
+Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known.
+On Azure ML through ``azure-ai-ml`` (``Model`` of type ``mlflow_model``); in local mode (``MLOPS_MODE=local``)
+into the local registry under ``LOCAL_STATE_DIR``. Output: ``registration/registration.json`` saying what
+happened (``registered``, ``name``, ``version``, ``reason``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .evaluate import DECISION_FILE
+from .local_registry import LocalModelRegistry, LocalRegistryError, registry_root
+from .model import find_mlmodel_dir
+
+REGISTRATION_FILE = "registration.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m src.register", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_input", required=True, help="the MLflow model folder")
+    parser.add_argument("--evaluation", required=True, help="the evaluate step's output folder")
+    parser.add_argument("--model_name", required=True)
+    parser.add_argument("--training_data_asset", default="", help="name:version or name@latest (for the tags)")
+    parser.add_argument("--git_commit", default="")
+    parser.add_argument("--registration", required=True, help="output folder for registration.json")
+    return parser.parse_args(argv)
+
+
+def read_decision(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / DECISION_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the evaluation decision ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("register"), bool):
+        raise ValueError(f"{path}: no boolean 'register' in the decision")
+    return doc
+
+
+def build_tags(decision: dict[str, Any], *, training_data: str, pipeline_job: str, git_commit: str) -> dict[str, str]:
+    tags = {f"metric_{k}": f"{v:.6f}" for k, v in decision["challenger"]["metrics"].items()}
+    champion = decision.get("champion") or {}
+    tags["previous_champion"] = str(champion.get("version", "none"))
+    tags["gate_reason"] = str(decision.get("reason", ""))[:250]
+    if training_data:
+        tags["training_data"] = training_data
+        name, sep, version = training_data.replace("@", ":").rpartition(":")
+        if sep:
+            tags["training_data_name"], tags["training_data_version"] = name, version
+    if pipeline_job:
+        tags["pipeline_job"] = pipeline_job
+    if git_commit:
+        tags["git_commit"] = git_commit
+    return tags
+
+
+def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
+    out = Path(args.registration)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        decision = read_decision(args.evaluation)
+        model_dir = find_mlmodel_dir(args.model_input)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not decision["register"]:
+        result = {"registered": False, "name": args.model_name, "version": None, "reason": decision.get("reason")}
+        (out / REGISTRATION_FILE).write_text(json.dumps(result, indent=2))
+        print(f"register: not registered: {decision.get('reason')}")
+        return 0
+
+    description = f"credit-default classifier; {decision.get('reason', '')}"
+    mode = os.environ.get("MLOPS_MODE", "azure").strip().lower()
+    if mode == "local":
+        tags = build_tags(
+            decision,
+            training_data=args.training_data_asset,
+            pipeline_job=os.environ.get("MLOPS_PIPELINE_JOB_NAME", ""),
+            git_commit=args.git_commit or os.environ.get("GIT_COMMIT", ""),
+        )
+        try:
+            registry = LocalModelRegistry(registry_root(os.environ.get("LOCAL_STATE_DIR", ".local")))
+            registered = registry.register(args.model_name, model_dir, tags=tags, description=description)
+        except LocalRegistryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        from .azure_registry import ml_client_from_environment, pipeline_context, register_model
+
+        client = ml_client if ml_client is not None else ml_client_from_environment()
+        context = pipeline_context(client)
+        tags = build_tags(
+            decision,
+            training_data=args.training_data_asset if args.training_data_asset else context.get("training_data", ""),
+            pipeline_job=context.get("pipeline_job", ""),
+            git_commit=args.git_commit or os.environ.get("GIT_COMMIT", "") or context.get("git_commit", ""),
+        )
+        if "context_error" in context:
+            print(f"register: warning: pipeline context incomplete ({context['context_error']})")
+        registered = register_model(
+            client,
+            name=args.model_name,
+            model_dir=model_dir,
+            tags=tags,
+            description=description,
+            properties={"decision": json.dumps(decision)[:2000]},
+        )
+    result = {
+        "registered": True,
+        "name": registered.name,
+        "version": str(registered.version),
+        "reason": decision.get("reason"),
+        "tags": tags,
+    }
+    (out / REGISTRATION_FILE).write_text(json.dumps(result, indent=2))
+    print(f"register: registered {registered.name} version {registered.version} with tags {json.dumps(tags)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse_args()))

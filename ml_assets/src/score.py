@@ -1,0 +1,190 @@
+"""Online scoring script for azmlinfsrv (Azure ML managed online deployment, or ``python -m shared.local serve``).
+
+``init()`` loads the MLflow model found under ``AZUREML_MODEL_DIR``. ``run()`` takes ``{"data": [records]}`` (records
+in the curated schema) and returns ``{"predictions": [probability of default, ...]}``. Bad input gets a 400 whose
+message names the record index and the field; it is never scored and never a 500. Every scored request is
+printed as console-log lines (``console_log.format_lines``) that the export reads back from Log Analytics.
+
+azmlinfsrv loads this file by path (module ``entry_module``, no package), so the sibling modules are imported
+as the package ``src`` from the folder above this file (the deployment's code root, ``ml_assets/``); imported as
+part of a package (``ml_assets.src.score`` in the tests) it uses relative imports.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One request is scored on one core: OpenMP thread start-up would cost more than the trees (set before numpy).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import json
+import re
+import sys
+import traceback
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__:
+    from . import console_log, schema
+    from .model import find_mlmodel_dir
+else:  # loaded by path: make the code root importable and use the sibling modules as package `src`
+    _code_root = str(Path(__file__).resolve().parent.parent)
+    if _code_root not in sys.path:
+        sys.path.insert(0, _code_root)
+    from src import console_log, schema  # type: ignore[no-redef]
+    from src.model import find_mlmodel_dir  # type: ignore[no-redef]
+
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+DEFAULT_MAX_RECORDS = 1000
+MAX_CATEGORY_CHARS = 64
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_VERSIONED_DIR = re.compile(r"^\d+$")
+
+
+class BadRequest(ValueError):
+    pass
+
+
+class _State:
+    model: Any = None
+    model_name: str = "unknown"
+    model_version: str = "0"
+    deployment: str = "local"
+    max_records: int = DEFAULT_MAX_RECORDS
+
+
+STATE = _State()
+
+
+def model_identity(model_dir: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(name, version): from ``AZUREML_MODEL_DIR`` = ``…/<name>/<version>`` (as Azure ML and the local registry lay
+    it out), else the ``MODEL_NAME`` / ``MODEL_VERSION`` environment variables."""
+    path = Path(model_dir.rstrip("/\\")) if model_dir else None
+    if path is not None and _VERSIONED_DIR.match(path.name) and path.parent.name:
+        return path.parent.name, path.name
+    return env.get("MODEL_NAME") or "unknown", env.get("MODEL_VERSION") or "0"
+
+
+def deployment_name(env: Mapping[str, str]) -> str:
+    return env.get("DEPLOYMENT_NAME") or env.get("AZUREML_DEPLOYMENT_NAME") or "local"
+
+
+def init() -> None:
+    import mlflow.sklearn
+
+    model_dir = os.environ.get("AZUREML_MODEL_DIR", "")
+    if not model_dir:
+        raise RuntimeError("AZUREML_MODEL_DIR is not set: it must point at the registered model's folder")
+    mlmodel_dir = find_mlmodel_dir(model_dir)
+    STATE.model = mlflow.sklearn.load_model(str(mlmodel_dir))
+    STATE.model_name, STATE.model_version = model_identity(model_dir, os.environ)
+    STATE.deployment = deployment_name(os.environ)
+    try:
+        STATE.max_records = max(1, int(os.environ.get("MAX_RECORDS_PER_REQUEST", DEFAULT_MAX_RECORDS)))
+    except ValueError:
+        STATE.max_records = DEFAULT_MAX_RECORDS
+    print(
+        f"score: loaded {STATE.model_name} version {STATE.model_version} from {mlmodel_dir} "
+        f"(deployment {STATE.deployment}, at most {STATE.max_records} records per request)",
+        flush=True,
+    )
+
+
+def parse_request(body: bytes, max_records: int) -> tuple[list[list[Any]], list[int]]:
+    """Body → rows in the curated column order and the unknown-category count per record. Raises BadRequest."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"the request body is not valid JSON ({str(exc)[:100]})") from None
+    if not isinstance(doc, dict) or "data" not in doc:
+        raise BadRequest("expected a JSON object {\"data\": [records]}: field 'data' is missing")
+    records = doc["data"]
+    if not isinstance(records, list):
+        raise BadRequest(f"field 'data' must be a list of records, got {type(records).__name__}")
+    if not records:
+        raise BadRequest("field 'data' is an empty list: send at least one record")
+    if len(records) > max_records:
+        raise BadRequest(f"field 'data' has {len(records)} records; at most {max_records} per request")
+    rows: list[list[Any]] = []
+    unknown: list[int] = []
+    for index, record in enumerate(records):
+        try:
+            clean = schema.validate_record(index, record)
+        except schema.RecordError as exc:
+            raise BadRequest(str(exc)) from None
+        for name in schema.CATEGORICAL_FEATURES:
+            if len(clean[name]) > MAX_CATEGORY_CHARS:
+                raise BadRequest(f"record {index}, field {name!r}: longer than {MAX_CATEGORY_CHARS} characters")
+        rows.append([clean[name] for name in schema.FEATURES])
+        unknown.append(schema.unknown_categories(clean))
+    return rows, unknown
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    for header in ("x-request-id", "x-ms-request-id", "x-ms-client-request-id"):
+        value = headers.get(header)
+        if value:
+            return value[:128]
+    try:  # the id azmlinfsrv generated for this request (returned in its x-request-id response header)
+        from flask import g
+
+        generated = getattr(g, "request_id", "")
+        if generated:
+            return str(generated)
+    except (ImportError, RuntimeError):
+        pass
+    return str(uuid.uuid4())
+
+
+def score(rows: list[list[Any]]) -> list[float]:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=list(schema.FEATURES))
+    return [float(p) for p in STATE.model.predict_proba(frame)[:, 1]]
+
+
+def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    """The request logic without the web server: (status, JSON document)."""
+    request_id = request_id_from(headers)
+    if STATE.model is None:
+        return 503, {"error": "the model is not loaded (init() has not completed)", "request_id": request_id}
+    try:
+        rows, unknown = parse_request(body, STATE.max_records)
+    except BadRequest as exc:
+        print(f"score: request {request_id} rejected (400): {exc}", flush=True)
+        return 400, {"error": str(exc), "request_id": request_id}
+    try:
+        predictions = score(rows)
+    except Exception:  # noqa: BLE001 - the client gets a message and the request id, the log gets the traceback
+        print(f"score: request {request_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        return 500, {"error": "internal error while scoring; see the deployment logs", "request_id": request_id}
+    lines = console_log.format_lines(
+        request_id=request_id,
+        model_name=STATE.model_name,
+        model_version=STATE.model_version,
+        deployment=STATE.deployment,
+        time=datetime.now(UTC),
+        columns=schema.FEATURES,
+        rows=rows,
+        predictions=predictions,
+        unknown_categories=unknown,
+    )
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+    return 200, {"predictions": predictions}
+
+
+@rawhttp
+def run(request: Any) -> AMLResponse:
+    """azmlinfsrv entry point (raw HTTP: the request id comes from the headers)."""
+    if request.method != "POST":
+        return AMLResponse({"error": 'POST a JSON body {"data": [records]}'}, 405, json_str=True)
+    status, doc = handle(request.get_data(cache=False), {k.lower(): v for k, v in request.headers.items()})
+    return AMLResponse(doc, status, json_str=True)

@@ -1,0 +1,421 @@
+"""Run an Azure ML pipeline YAML on this machine: each command step as a subprocess, in dependency order.
+
+The YAML is loaded with ``azure.ai.ml.load_job``, so it is validated by the same schema Azure ML uses. Each step's
+component command gets ``${{inputs.*}}`` / ``${{outputs.*}}`` bound to local values and paths (outputs are folders
+under ``WORKDIR/<step>/outputs/<name>``; ``$[[ … ]]`` blocks are dropped when an optional input inside is unset),
+runs with the component's code folder as working directory and ``MLOPS_MODE=local``, ``LOCAL_STATE_DIR``,
+``MLOPS_PIPELINE_JOB_NAME`` in its environment, and streams its output prefixed with ``[step]``. The first failing
+step stops the run with its exit code. The last line printed is a JSON summary.
+
+Python API: :func:`run_pipeline` (the local ML platform submits pipelines through it).
+CLI: ``python -m shared.local pipeline PIPELINE_YAML --input NAME=VALUE ... --workdir DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+PATH_TYPES = frozenset({"uri_folder", "uri_file", "mlflow_model", "custom_model", "mltable", "triton_model"})
+_EXPR = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+_PARENT_INPUT = re.compile(r"^\$\{\{\s*parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+_PARENT_OUTPUT = re.compile(
+    r"^\$\{\{\s*parent\.jobs\.([A-Za-z_][A-Za-z0-9_]*)\.outputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$"
+)
+
+
+class PipelineError(ValueError):
+    """The pipeline cannot be run locally as given (bad YAML, missing or malformed input, unsupported step)."""
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str = "NotStarted"  # NotStarted, Running, Completed, Failed, Skipped
+    exit_code: int | None = None
+    duration_s: float | None = None
+    command: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "outputs": self.outputs,
+        }
+
+
+@dataclass
+class PipelineRunResult:
+    job_name: str
+    status: str  # Completed or Failed
+    workdir: Path
+    steps: dict[str, StepResult]
+    started_at: str
+    ended_at: str
+    exit_code: int = 0
+    error: str | None = None
+
+    def output(self, step: str, name: str) -> Path:
+        return Path(self.steps[step].outputs[name])
+
+    def summary(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "status": self.status,
+            "job_name": self.job_name,
+            "workdir": str(self.workdir),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "exit_code": self.exit_code,
+            "steps": {name: step.to_json() for name, step in self.steps.items()},
+            "outputs": {f"{name}.{o}": p for name, step in self.steps.items() for o, p in step.outputs.items()},
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+@dataclass
+class _Step:
+    name: str
+    component: Any
+    code_dir: Path
+    bindings: dict[str, Any]  # input name → literal/path, or ("output", step, name)
+    depends_on: set[str]
+
+
+def parse_input_overrides(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings → dict (a later value for the same name wins)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise PipelineError(f"--input {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def load_pipeline(pipeline_yaml: str | Path) -> Any:
+    from azure.ai.ml import load_job
+    from azure.ai.ml.entities import PipelineJob
+
+    path = Path(pipeline_yaml)
+    if not path.is_file():
+        raise PipelineError(f"{path}: no such pipeline YAML")
+    try:
+        job = load_job(source=str(path))
+    except Exception as exc:  # noqa: BLE001 - the SDK raises several validation error types
+        raise PipelineError(f"{path}: not a valid Azure ML job YAML: {exc}") from None
+    if not isinstance(job, PipelineJob):
+        raise PipelineError(f"{path}: a {type(job).__name__}, expected a pipeline job")
+    return job
+
+
+def _raw(value: Any) -> Any:
+    data = getattr(value, "_data", value)
+    if data is None:
+        return None
+    path = getattr(data, "path", None)
+    if path is not None:
+        return str(path)
+    if isinstance(data, Mapping):
+        return data.get("path", data.get("default"))
+    return data
+
+
+def _component_source(component: Any) -> Path:
+    source = getattr(component, "_source_path", None)
+    if source:
+        return Path(source).resolve()
+    raise PipelineError(f"component {getattr(component, 'name', '?')}: only components from YAML files are supported")
+
+
+def _plan(job: Any, overrides: Mapping[str, str]) -> tuple[list[_Step], dict[str, Any]]:
+    parent_values: dict[str, Any] = {name: _raw(value) for name, value in job.inputs.items()}
+    unknown = sorted(set(overrides) - set(parent_values))
+    if unknown:
+        raise PipelineError(f"--input {unknown[0]}: the pipeline has no such input (it has {', '.join(parent_values)})")
+    parent_values.update(overrides)
+    steps: dict[str, _Step] = {}
+    for name, node in job.jobs.items():
+        node_type = getattr(node, "type", "")
+        if node_type != "command":
+            raise PipelineError(f"step {name}: type {node_type!r} is not supported locally (only command steps)")
+        component = node.component
+        if isinstance(component, str):
+            raise PipelineError(f"step {name}: component {component!r} is a registry reference; use a YAML file")
+        source = _component_source(component)
+        code = getattr(component, "code", None) or "."
+        code_dir = (source.parent / str(code)).resolve()
+        if not code_dir.is_dir():
+            raise PipelineError(f"step {name}: code folder {code_dir} does not exist")
+        bindings: dict[str, Any] = {}
+        depends: set[str] = set()
+        for input_name, value in node.inputs.items():
+            raw = _raw(value)
+            if isinstance(raw, str) and (m := _PARENT_INPUT.match(raw)):
+                bindings[input_name] = parent_values.get(m.group(1))
+            elif isinstance(raw, str) and (m := _PARENT_OUTPUT.match(raw)):
+                bindings[input_name] = ("output", m.group(1), m.group(2))
+                depends.add(m.group(1))
+            else:
+                bindings[input_name] = raw
+        steps[name] = _Step(name, component, code_dir, bindings, depends)
+    for step in steps.values():
+        for dep in step.depends_on:
+            if dep not in steps:
+                raise PipelineError(f"step {step.name}: depends on unknown step {dep!r}")
+    return _toposort(steps), parent_values
+
+
+def _toposort(steps: dict[str, _Step]) -> list[_Step]:
+    ordered: list[_Step] = []
+    done: set[str] = set()
+    remaining = dict(steps)
+    while remaining:
+        ready = [s for s in remaining.values() if s.depends_on <= done]  # YAML order among the ready ones
+        if not ready:
+            raise PipelineError(f"steps {', '.join(sorted(remaining))} depend on each other (a cycle)")
+        for step in ready:
+            ordered.append(step)
+            done.add(step.name)
+            del remaining[step.name]
+    return ordered
+
+
+def _literal(step: str, name: str, kind: str, value: Any) -> str:
+    text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
+    try:
+        if kind == "integer":
+            number = float(text)
+            if number != int(number):
+                raise ValueError
+            return str(int(number))
+        if kind == "number":
+            return repr(float(text))
+        if kind == "boolean":
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower()
+    except ValueError:
+        raise PipelineError(f"step {step}: input {name}={value!r} is not a valid {kind}") from None
+    return str(value)
+
+
+def _resolve_inputs(step: _Step, outputs: Mapping[str, Mapping[str, str]] | None, base: Path) -> dict[str, str | None]:
+    """Input values of ``step``; with ``outputs=None`` only checks the inputs that do not come from other steps."""
+    values: dict[str, str | None] = {}
+    for name, spec in step.component.inputs.items():
+        kind = str(getattr(spec, "type", "string"))
+        value = step.bindings.get(name)
+        if isinstance(value, tuple):
+            _, src_step, src_name = value
+            if outputs is None:
+                continue
+            if src_name not in outputs.get(src_step, {}):
+                raise PipelineError(f"step {step.name}: input {name} needs output {src_name} of step {src_step}")
+            values[name] = outputs[src_step][src_name]
+            continue
+        if value is None:
+            value = getattr(spec, "default", None)
+        if value is None:
+            if getattr(spec, "optional", False):
+                values[name] = None
+                continue
+            raise PipelineError(f"step {step.name}: input {name} has no value (pass --input or set a default)")
+        if kind in PATH_TYPES:
+            text = str(value)
+            if text.startswith("azureml:") or "://" in text or text.endswith("@latest") or ":" in text:
+                raise PipelineError(
+                    f"step {step.name}: input {name} is {text!r}, which is not a local path; "
+                    f"pass a local {kind} with --input {name}=PATH"
+                )
+            path = Path(text)
+            path = path if path.is_absolute() else (base / path)
+            if not path.exists():
+                raise PipelineError(f"step {step.name}: input {name}: {path} does not exist")
+            values[name] = str(path.resolve())
+        else:
+            values[name] = _literal(step.name, name, kind, value)
+    return values
+
+
+def render_command(command: str, inputs: Mapping[str, str | None], outputs: Mapping[str, str]) -> str:
+    """Substitute ``${{inputs.x}}`` / ``${{outputs.y}}`` (shell-quoted) and resolve ``$[[ … ]]`` blocks."""
+
+    def optional_block(match: re.Match[str]) -> str:
+        body = match.group(1)
+        for kind, name in _EXPR.findall(body):
+            if kind == "inputs" and inputs.get(name) is None:
+                return ""
+        return body
+
+    def substitute(match: re.Match[str]) -> str:
+        kind, name = match.group(1), match.group(2)
+        table: Mapping[str, str | None] = inputs if kind == "inputs" else outputs
+        if name not in table:
+            raise PipelineError(f"command refers to {kind}.{name}, which the component does not declare")
+        value = table[name]
+        if value is None:
+            raise PipelineError(f"command uses optional input {name} outside a $[[ ]] block, and it is not set")
+        return shlex.quote(value)
+
+    return _EXPR.sub(substitute, _OPTIONAL_BLOCK.sub(optional_block, command))
+
+
+def _git_commit(cwd: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def run_pipeline(
+    pipeline_yaml: str | Path,
+    inputs: Mapping[str, Any] | None = None,
+    workdir: str | Path = ".local/jobs",
+    *,
+    state_dir: str | Path | None = None,
+    job_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PipelineRunResult:
+    """Run the pipeline; returns the result (the JSON summary is ``result.summary()``). Raises PipelineError
+    before running anything if the YAML or the inputs are invalid."""
+    out = stream if stream is not None else sys.stdout
+    job = load_pipeline(pipeline_yaml)
+    overrides = {k: v for k, v in (inputs or {}).items()}
+    base = Path.cwd()
+    steps, _ = _plan(job, {k: str(v) for k, v in overrides.items()})
+    for step in steps:  # every input that does not come from another step is checked before anything runs
+        _resolve_inputs(step, None, base)
+    name = job_name or f"local-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    root = Path(workdir).resolve() / name
+    root.mkdir(parents=True, exist_ok=True)
+    state = Path(state_dir if state_dir is not None else os.environ.get("LOCAL_STATE_DIR", ".local")).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    step_env = {
+        **os.environ,
+        **(env or {}),
+        "MLOPS_MODE": "local",
+        "LOCAL_STATE_DIR": str(state),
+        "MLOPS_PIPELINE_JOB_NAME": name,
+        "PYTHONUNBUFFERED": "1",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    commit = _git_commit(Path(pipeline_yaml).resolve().parent)
+    if commit and "GIT_COMMIT" not in step_env:
+        step_env["GIT_COMMIT"] = commit
+    results = {s.name: StepResult(s.name) for s in steps}
+    produced: dict[str, dict[str, str]] = {}
+    started = datetime.now(UTC)
+    status, exit_code, error = "Completed", 0, None
+    for step in steps:
+        result = results[step.name]
+        try:
+            values = _resolve_inputs(step, produced, base)
+        except PipelineError as exc:
+            status, exit_code, error = "Failed", 2, str(exc)
+            result.status = "Failed"
+            print(f"[{step.name}] error: {exc}", file=out, flush=True)
+            break
+        output_paths = {}
+        for output_name in step.component.outputs:
+            folder = root / step.name / "outputs" / output_name
+            folder.mkdir(parents=True, exist_ok=True)
+            output_paths[output_name] = str(folder)
+        command = render_command(str(step.component.command), values, output_paths)
+        result.command = command
+        result.outputs = output_paths
+        result.status = "Running"
+        print(f"[{step.name}] $ {command}", file=out, flush=True)
+        t0 = time.monotonic()
+        component_env = {
+            str(k): str(v) for k, v in (getattr(step.component, "environment_variables", None) or {}).items()
+        }
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=step.code_dir,
+            env={**step_env, **component_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert process.stdout is not None
+        with (root / step.name / "output.log").open("w") as log:
+            for line in process.stdout:
+                log.write(line)
+                print(f"[{step.name}] {line.rstrip()}", file=out, flush=True)
+        code = process.wait()
+        result.duration_s = round(time.monotonic() - t0, 3)
+        result.exit_code = code
+        result.status = "Completed" if code == 0 else "Failed"
+        if on_step is not None:
+            on_step(result)
+        if code != 0:
+            status, exit_code, error = "Failed", code, f"step {step.name} exited with {code}"
+            break
+        produced[step.name] = output_paths
+    for result in results.values():
+        if result.status == "NotStarted" and status == "Failed":
+            result.status = "Skipped"
+    run = PipelineRunResult(
+        job_name=name,
+        status=status,
+        workdir=root,
+        steps=results,
+        started_at=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ended_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        exit_code=exit_code,
+        error=error,
+    )
+    (root / "summary.json").write_text(json.dumps(run.summary(), indent=2))
+    return run
+
+
+# --- CLI: python -m shared.local pipeline ---------------------------------------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("pipeline_yaml", help="pipeline job YAML, e.g. ml_assets/pipelines/train_model.yml")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pipeline input: a local path for uri/model inputs, a literal for string/number inputs (repeatable)",
+    )
+    parser.add_argument("--workdir", default=".local/jobs", help="folder for the steps' outputs and logs")
+    parser.add_argument("--state-dir", default=None, help="LOCAL_STATE_DIR for the steps (default: env or .local)")
+    parser.add_argument("--job-name", default=None, help="name of this run (default: local-<time>-<random>)")
+
+
+def command(args: Any) -> int:
+    try:
+        overrides = parse_input_overrides(args.input)
+        result = run_pipeline(
+            args.pipeline_yaml, overrides, args.workdir, state_dir=args.state_dir, job_name=args.job_name
+        )
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(json.dumps({"status": "Failed", "error": str(exc), "steps": {}}))
+        return 2
+    print(json.dumps(result.summary()))
+    return result.exit_code

@@ -1,0 +1,174 @@
+"""The pipeline steps in-process on generated data (prepare → train → evaluate → register in local mode), the
+champion gate against a real local registry, and the saved model loading without this project's code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml_assets.src import evaluate, prepare, register, synthetic, train
+from ml_assets.src.local_registry import LocalModelRegistry, registry_root
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("steps")
+    data = root / "data"
+    data.mkdir()
+    synthetic.generate(1500, seed=11).to_csv(data / "part-1.csv", index=False)
+    synthetic.generate(500, seed=12, target_as="bool").to_parquet(data / "part-2.parquet", index=False)
+    args = prepare.parse_args(
+        ["--training_data", str(data), "--train_data", str(root / "train"), "--test_data", str(root / "test")]
+    )
+    assert prepare.main(args) == 0
+    return root
+
+
+def _train(root: Path, name: str, *extra: str) -> Path:
+    out = root / name
+    args = train.parse_args(["--train_data", str(root / "train"), "--model_output", str(out), *extra])
+    assert train.main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def good_model(splits):
+    return _train(splits, "good-model")
+
+
+@pytest.fixture(scope="module")
+def weak_model(splits):
+    return _train(splits, "weak-model", "--max_iter", "1", "--max_leaf_nodes", "2")
+
+
+@pytest.fixture
+def local_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_MODE", "local")
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MLOPS_PIPELINE_JOB_NAME", "job-1")
+    return tmp_path / "state"
+
+
+def test_prepare_writes_a_deterministic_stratified_split(splits, tmp_path):
+    import pandas as pd
+
+    train_df = pd.read_parquet(splits / "train" / "train.parquet")
+    test_df = pd.read_parquet(splits / "test" / "test.parquet")
+    assert (len(train_df), len(test_df)) == (1600, 400)
+    assert set(test_df["default_payment_next_month"]) == {0, 1}
+    again = prepare.parse_args(
+        [
+            "--training_data", str(splits / "data"),
+            "--train_data", str(tmp_path / "tr"),
+            "--test_data", str(tmp_path / "te"),
+        ]
+    )  # fmt: skip
+    assert prepare.main(again) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "te" / "test.parquet"), test_df)
+
+
+def test_prepare_fails_naming_the_bad_file_and_column(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    synthetic.generate(100, seed=1).to_csv(data / "good.csv", index=False)
+    synthetic.generate(100, seed=2).drop(columns=["marriage"]).to_csv(data / "bad.csv", index=False)
+    args = prepare.parse_args(
+        ["--training_data", str(data), "--train_data", str(tmp_path / "a"), "--test_data", str(tmp_path / "b")]
+    )
+    assert prepare.main(args) == 1
+    assert "bad.csv: column 'marriage' is missing" in capsys.readouterr().err
+
+
+def _evaluate(splits: Path, model: Path, out: Path, min_improvement: str = "0") -> dict:
+    args = evaluate.parse_args(
+        [
+            "--model_input", str(model),
+            "--test_data", str(splits / "test"),
+            "--model_name", "credit-default",
+            "--min_improvement", min_improvement,
+            "--evaluation", str(out),
+        ]
+    )  # fmt: skip
+    assert evaluate.main(args) == 0
+    return json.loads((out / "decision.json").read_text())
+
+
+def _register(model: Path, evaluation: Path, out: Path) -> dict:
+    args = register.parse_args(
+        [
+            "--model_input", str(model),
+            "--evaluation", str(evaluation),
+            "--model_name", "credit-default",
+            "--training_data_asset", "credit-default-training:3",
+            "--registration", str(out),
+        ]
+    )  # fmt: skip
+    assert register.main(args) == 0
+    return json.loads((out / "registration.json").read_text())
+
+
+def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_model, weak_model, local_mode, tmp_path):
+    registry = LocalModelRegistry(registry_root(local_mode))
+
+    # Given no registered model, when the weak model is evaluated, then it is registered as version 1.
+    first = _evaluate(splits, weak_model, tmp_path / "e1")
+    assert first["register"] is True and first["champion"] is None
+    assert _register(weak_model, tmp_path / "e1", tmp_path / "r1")["version"] == "1"
+
+    # Given the weak champion, a better challenger is registered; its tags carry metrics, data, job and reason.
+    better = _evaluate(splits, good_model, tmp_path / "e2")
+    assert better["register"] is True
+    assert better["challenger"]["metrics"]["roc_auc"] > better["champion"]["metrics"]["roc_auc"]
+    assert better["champion"]["version"] == "1"
+    assert _register(good_model, tmp_path / "e2", tmp_path / "r2")["version"] == "2"
+    tags = registry.latest("credit-default").tags
+    assert tags["metric_roc_auc"] == f"{better['challenger']['metrics']['roc_auc']:.6f}"
+    assert tags["training_data_version"] == "3" and tags["pipeline_job"] == "job-1"
+    assert tags["previous_champion"] == "1"
+
+    # Given the good champion, the weak model is refused and nothing is registered.
+    worse = _evaluate(splits, weak_model, tmp_path / "e3")
+    assert worse["register"] is False
+    assert "< champion" in worse["reason"]
+    assert worse["champion"]["version"] == "2"
+    assert _register(weak_model, tmp_path / "e3", tmp_path / "r3")["registered"] is False
+    assert [m.version for m in registry.versions("credit-default")] == [1, 2]
+
+
+def test_metrics_are_all_reported(splits, good_model, local_mode, tmp_path):
+    _evaluate(splits, good_model, tmp_path / "e")
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert set(metrics) == {"roc_auc", "f1", "precision", "recall", "accuracy"}
+    assert metrics["roc_auc"] > 0.7
+
+
+def test_saved_model_loads_without_the_project_code(good_model, tmp_path):
+    """The feature transformer is pickled by value: a process that cannot import ml_assets/src scores it."""
+    sample = Path(__file__).resolve().parents[2] / "ml_assets" / "endpoints" / "sample-request.json"
+    code = (
+        "import sys, json, pandas as pd, mlflow.sklearn\n"
+        "assert not any(p.endswith('/work/main') or p.endswith('ml_assets') for p in sys.path)\n"
+        f"m = mlflow.sklearn.load_model({str(good_model)!r})\n"
+        f"data = json.load(open({str(sample)!r}))\n"
+        "p = m.predict_proba(pd.DataFrame(data['data']))[:, 1]\n"
+        "assert 'src' not in sys.modules and 'ml_assets' not in sys.modules\n"
+        "print(json.dumps(p.tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    probabilities = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(probabilities) == 2 and all(0 < p < 1 for p in probabilities)
+
+
+def test_mlflow_model_has_signature_and_example(good_model):
+    from mlflow.models import Model
+
+    meta = Model.load(str(good_model / "MLmodel"))
+    assert [c.name for c in meta.signature.inputs] == list(synthetic.FEATURES)
+    assert meta.saved_input_example_info is not None
+    assert meta.flavors["python_function"]["predict_fn"] == "predict_proba"
+    assert meta.metadata["hyperparameters"]["max_iter"] == 80
