@@ -3,9 +3,10 @@
 import azure.functions as func
 
 from shared.telemetry import configure_telemetry
-from shared.triggers import status
+from shared.triggers import retraining, status
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 configure_telemetry()
 
 app.register_functions(status.bp)
+app.register_functions(retraining.bp)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.ports import StateStore
-from shared.settings import Settings, get_settings
+from shared.ports import (
+    JobPlatform,
+    StateStore,
+)
+from shared.settings import Settings, SettingsError, get_settings
 
 
 @dataclass
@@ -36,6 +39,21 @@ class AppContext:
         from shared.azure.storage import BlobStateStore
 
         return BlobStateStore.from_settings(self.settings)
+
+    def job_platform(self) -> JobPlatform:
+        return self._port("job_platform")  # type: ignore[no-any-return]
+
+    def _build_job_platform(self) -> JobPlatform:
+        if self.settings.mode == "local":
+            raise SettingsError(
+                "MLOPS_MODE",
+                "is 'local', but the local ML platform (pipeline steps as subprocesses) arrives with the "
+                "local-mode issue and is not available yet",
+                "azure",
+            )
+        from shared.azure.ml_jobs import AzureMLJobPlatform
+
+        return AzureMLJobPlatform.from_settings(self.settings)
 
 
 _context: AppContext | None = None

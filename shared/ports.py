@@ -112,8 +112,27 @@ class BlobWriter(Protocol):
 
 
 @dataclass(frozen=True)
+class AssetInput:
+    """A data input of a pipeline job (as opposed to a literal such as a string or a number).
+
+    ``type`` is the Azure ML input type (``uri_folder``, ``uri_file``, ``mltable``, ``mlflow_model``, …);
+    ``path`` a data asset reference (``azureml:<name>@latest``, ``azureml:<name>:<version>``) or a URI
+    (``azureml://datastores/<store>/paths/<prefix>``, ``https://…``, a local path in the local mode);
+    ``mode`` optionally how the step sees it (``ro_mount``, ``download``, …).
+    """
+
+    type: str
+    path: str
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineJobRequest:
-    """A pipeline job to submit, built from a YAML file of the repo with inputs overridden."""
+    """A pipeline job to submit, built from a YAML file of the repo with inputs overridden.
+
+    ``pipeline_yaml`` is relative to the project root (or absolute). ``inputs`` override inputs the
+    pipeline declares: literals (str, int, float, bool) or :class:`AssetInput` for data.
+    """
 
     pipeline_yaml: str
     inputs: Mapping[str, Any]

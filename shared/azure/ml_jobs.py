@@ -1,0 +1,216 @@
+"""Azure ML jobs: :class:`shared.ports.JobPlatform` on ``azure-ai-ml``, and the pipeline job builder.
+
+:func:`build_pipeline_job` loads one of the repo's pipeline YAML files with ``azure.ai.ml.load_job``
+and applies a :class:`shared.ports.PipelineJobRequest` (inputs, tags, experiment, display name, default
+compute) to the real ``PipelineJob`` entity: the object the app submits is the object tests validate
+offline. :class:`AzureMLJobPlatform` submits it with ``MLClient.jobs.create_or_update`` (returns at
+once; nothing waits for the job) and maps azure-core errors to the port's error types.
+
+``azure.ai.ml`` is heavy (seconds to import): it is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Job, PipelineJob
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Handlers answer within seconds: two quick retries instead of azure-core's default of ten, so a
+# throttled or failing service comes back as a TransientError (→ 503, the action group retries later).
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 8,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+_TRANSIENT_STATUS = frozenset({408, 429})
+
+
+def build_pipeline_job(request: PipelineJobRequest, base_dir: Path | None = None) -> PipelineJob:
+    """The pipeline job of ``request.pipeline_yaml`` with the request applied (offline: no workspace call).
+
+    Inputs must be declared by the pipeline (a typo must not silently submit the YAML's default):
+    literals (str, int, float, bool) replace values, :class:`AssetInput` becomes an ``Input`` of its type
+    and path. Tags are added to the YAML's tags. ``compute`` sets ``settings.default_compute``.
+    Raises PlatformError when the YAML is missing, invalid, not a pipeline, or lacks an input.
+    """
+    from azure.ai.ml import Input, load_job
+    from azure.ai.ml.entities import PipelineJob
+
+    path = Path(request.pipeline_yaml)
+    if not path.is_absolute():
+        path = (base_dir or PROJECT_ROOT) / path
+    if not path.is_file():
+        raise PlatformError(f"pipeline YAML {path} not found")
+    try:
+        job = load_job(source=path)
+    except Exception as exc:  # marshmallow/YAML/SDK validation errors of many types
+        raise PlatformError(f"pipeline YAML {path} is invalid: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(job, PipelineJob):
+        raise PlatformError(f"{path} defines a {type(job).__name__}, not a pipeline job")
+
+    declared = sorted(job.inputs)
+    for name, value in request.inputs.items():
+        if name not in job.inputs:
+            raise PlatformError(f"pipeline {path.name} has no input {name!r}; it declares {', '.join(declared)}")
+        if isinstance(value, AssetInput):
+            setattr(job.inputs, name, Input(type=value.type, path=value.path, mode=value.mode))
+        elif isinstance(value, str | int | float | bool):
+            setattr(job.inputs, name, value)
+        else:
+            raise PlatformError(f"input {name!r}: {type(value).__name__} is neither a literal nor an AssetInput")
+
+    job.experiment_name = request.experiment_name
+    if request.display_name:
+        job.display_name = request.display_name
+    job.tags = {**(job.tags or {}), **{str(k): str(v) for k, v in request.tags.items()}}
+    if request.compute:
+        job.settings.default_compute = request.compute
+    return job
+
+
+class AzureMLJobPlatform:
+    """:class:`shared.ports.JobPlatform` on one Azure ML workspace.
+
+    ``client`` is an ``MLClient`` (or anything with its ``jobs`` operations: tests pass a fake). Without
+    one, :meth:`from_settings` builds ``MLClient(DefaultAzureCredential(), …)`` on first use.
+    """
+
+    def __init__(
+        self,
+        client: MLClient | None = None,
+        *,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        workspace_name: str | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        self._client = client
+        self._scope = (subscription_id, resource_group, workspace_name)
+        self._base_dir = base_dir or PROJECT_ROOT
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureMLJobPlatform:
+        """Reads (and so validates) the workspace settings now; the client is built on first use."""
+        return cls(
+            subscription_id=settings.subscription_id,
+            resource_group=settings.resource_group,
+            workspace_name=settings.workspace_name,
+        )
+
+    @property
+    def client(self) -> MLClient:
+        with self._lock:
+            if self._client is None:
+                from azure.ai.ml import MLClient
+                from azure.identity import DefaultAzureCredential
+
+                subscription_id, resource_group, workspace_name = self._scope
+                self._client = MLClient(
+                    DefaultAzureCredential(),
+                    subscription_id=subscription_id,
+                    resource_group_name=resource_group,
+                    workspace_name=workspace_name,
+                    show_progress=False,
+                    **_CLIENT_OPTIONS,
+                )
+            return self._client
+
+    def submit_pipeline(self, request: PipelineJobRequest) -> str:
+        job = build_pipeline_job(request, self._base_dir)
+        what = f"submit pipeline {request.pipeline_yaml}"
+        try:
+            created = self.client.jobs.create_or_update(job, experiment_name=request.experiment_name)
+        except Exception as exc:
+            raise translate_ml_error(exc, what) from exc
+        if not created.name:
+            raise PlatformError(f"{what}: the service returned no job name")
+        return str(created.name)
+
+    def get_job(self, name: str) -> JobInfo:
+        try:
+            job = self.client.jobs.get(name)
+        except Exception as exc:
+            raise translate_ml_error(exc, f"get job {name}") from exc
+        return job_info(job)
+
+
+def job_info(job: Job) -> JobInfo:
+    """The port's view of an ``azure.ai.ml`` job entity (``started_at``: its creation time)."""
+    outputs: dict[str, str] = {}
+    for key, output in (getattr(job, "outputs", None) or {}).items():
+        path = getattr(output, "path", None)
+        if path is None and hasattr(output, "_data"):
+            path = getattr(output._data, "path", None)
+        if path:
+            outputs[key] = str(path)
+    created = getattr(getattr(job, "creation_context", None), "created_at", None)
+    return JobInfo(
+        name=str(job.name),
+        status=str(job.status or "Unknown"),
+        tags=dict(job.tags or {}),
+        outputs=outputs,
+        started_at=created if isinstance(created, datetime) else None,
+    )
+
+
+def translate_ml_error(exc: BaseException, what: str) -> PlatformError:
+    """Map an error of ``azure-ai-ml`` / azure-core / azure-identity to the port's error types.
+
+    Transient (retrying later may succeed): HTTP 408, 429, 5xx; connection errors and timeouts; a token
+    that cannot be fetched or was refused (``ClientAuthenticationError``). Not found: NotFoundError.
+    Everything else (400 bad request, 403 missing role, client-side validation): PlatformError.
+    ``MlException`` wrappers are classified by the error they wrap.
+    """
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    for cause in _causes(exc):
+        if isinstance(cause, ClientAuthenticationError):
+            return TransientError(f"{what}: could not get or use an access token ({_first_line(cause)})")
+        if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
+            return TransientError(f"{what}: {type(cause).__name__}: {_first_line(cause)}")
+        if isinstance(cause, ResourceNotFoundError):
+            return NotFoundError(f"{what}: not found ({_first_line(cause)})")
+        if isinstance(cause, HttpResponseError):
+            status = cause.status_code
+            if status is not None and (status in _TRANSIENT_STATUS or status >= 500):
+                return TransientError(f"{what}: HTTP {status} {cause.reason or ''}: {_first_line(cause)}".strip())
+            return PlatformError(f"{what}: HTTP {status}: {_first_line(cause)}")
+    if isinstance(exc, PlatformError):
+        return exc
+    return PlatformError(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what it wraps (``inner_exception`` of MlException, ``__cause__``), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return chain
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__

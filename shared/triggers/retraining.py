@@ -1,0 +1,87 @@
+"""`retrain_on_alert`: HTTP POST from an Azure Monitor action group (common alert schema) → training job.
+
+Status codes are chosen for the action group, which retries 408/429/503/504 only:
+
+| outcome | status |
+| --- | --- |
+| job submitted | 202 with the job name |
+| duplicate delivery: first job's name / first delivery still submitting | 200 / 202 |
+| suppressed by the cool-down, resolved, rule not allowed (ignored) | 200 with the reason |
+| not JSON, not the common schema, a field missing or invalid | 400 naming the field |
+| body above 256 KB | 413 |
+| transient platform or state-store failure | 503 with Retry-After (the action group retries) |
+| the platform refused the job (missing compute, forbidden, …) | 502 |
+| a setting missing or malformed | 500 naming the setting |
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.context import get_context
+from shared.payloads import PayloadError
+from shared.payloads.alerts import parse_common_alert
+from shared.ports import PlatformError, TransientError
+from shared.services.retraining import (
+    DUPLICATE,
+    SUBMITTED,
+    Outcome,
+    RetrainConfig,
+    RetrainingService,
+    reject_payload,
+)
+from shared.settings import SettingsError
+from shared.triggers.http import error_response, json_response
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 60
+
+
+@bp.function_name("retrain_on_alert")
+@bp.route(route="alerts/retrain", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def retrain_on_alert(req: func.HttpRequest) -> func.HttpResponse:
+    body = req.get_body() or b""
+    try:
+        alert = parse_common_alert(body)
+    except PayloadError as exc:
+        outcome = reject_payload(exc, body, lambda: get_context().state_store())
+        return error_response(outcome.http_status or 400, str(exc), field=exc.field, decision=outcome.decision)
+
+    try:
+        context = get_context()
+        service = RetrainingService(
+            context.state_store, RetrainConfig.from_settings(context.settings), context.job_platform
+        )
+        outcome = service.handle(alert)
+    except SettingsError as exc:
+        log.error("retrain_on_alert: configuration error: %s", exc)
+        return error_response(500, str(exc), setting=exc.name, alert_id=alert.alert_id)
+    except TransientError as exc:
+        body = {
+            "error": f"temporarily unavailable, nothing was submitted; retry later: {exc}",
+            "alert_id": alert.alert_id,
+        }
+        return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except PlatformError as exc:
+        return error_response(502, f"the ML platform refused the training job: {exc}", alert_id=alert.alert_id)
+    except Exception:  # a bug: answer with JSON and keep the stack trace in the log
+        log.exception("retrain_on_alert: unexpected error for alert %s", alert.alert_id)
+        return error_response(500, "internal error; see the function's log", alert_id=alert.alert_id)
+    return json_response(_status(outcome), _body(outcome))
+
+
+def _status(outcome: Outcome) -> int:
+    if outcome.decision == SUBMITTED or (outcome.decision == DUPLICATE and outcome.in_progress):
+        return 202
+    return 200
+
+
+def _body(outcome: Outcome) -> dict[str, object]:
+    body = outcome.log_fields()
+    body.pop("event", None)
+    body["job_name"] = body.pop("job", None)
+    return body
