@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.ports import (
+    EndpointPlatform,
     JobPlatform,
+    ModelRegistry,
     StateStore,
 )
 from shared.settings import Settings, SettingsError, get_settings
@@ -54,6 +56,33 @@ class AppContext:
         from shared.azure.ml_jobs import AzureMLJobPlatform
 
         return AzureMLJobPlatform.from_settings(self.settings)
+
+    def endpoint_platform(self) -> EndpointPlatform:
+        return self._port("endpoint_platform")  # type: ignore[no-any-return]
+
+    def _build_endpoint_platform(self) -> EndpointPlatform:
+        if self.settings.mode == "local":
+            raise SettingsError(
+                "MLOPS_MODE",
+                "is 'local', but the local endpoint platform (deployments as azmlinfsrv processes) arrives "
+                "with the local-mode issue and is not available yet",
+                "azure",
+            )
+        from shared.azure.endpoints import AzureEndpointPlatform
+
+        return AzureEndpointPlatform.from_settings(self.settings)
+
+    def model_registry(self) -> ModelRegistry:
+        return self._port("model_registry")  # type: ignore[no-any-return]
+
+    def _build_model_registry(self) -> ModelRegistry:
+        if self.settings.mode == "local":
+            from shared.local.registry import LocalRegistry
+
+            return LocalRegistry(self.settings.local_state_dir)
+        from shared.azure.models import AzureModelRegistry
+
+        return AzureModelRegistry.from_settings(self.settings)
 
 
 _context: AppContext | None = None

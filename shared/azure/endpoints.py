@@ -1,0 +1,332 @@
+"""Managed online endpoints: :class:`shared.ports.EndpointPlatform` on ``azure-ai-ml``.
+
+The deployment the app creates is the repo's ``ml_assets/endpoints/deployment.yml`` loaded with
+``load_online_deployment`` (so the same schema as ``az ml online-deployment create`` validates it),
+with the name, endpoint, model, instance type and tags of the :class:`DeploymentSpec` applied:
+:func:`build_deployment` is the object tests validate offline. Long-running operations (create
+endpoint, create deployment, traffic update, delete) are started and their pollers dropped: the
+rollout reconciler polls the resource state on its next tick instead of blocking a function.
+
+Errors are mapped to the port's types. Specific to endpoints: HTTP 409 (another operation on the
+endpoint is in progress) is transient; when invoking a deployment, HTTP 500 is the scoring script
+failing, not the service, so it is a PlatformError (the smoke test fails) rather than transient.
+
+``azure.ai.ml`` is heavy (seconds to import): it is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.ports import (
+    DeploymentSpec,
+    DeploymentState,
+    EndpointState,
+    NotFoundError,
+    PlatformError,
+    TransientError,
+)
+from shared.services.rollout_state import is_valid_deployment_name, live
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "deployment.yml"
+ENDPOINT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "endpoint.yml"
+
+# A tick must stay short: a few quick retries, then the reconciler sees a TransientError and retries
+# on its next tick (the rollout's own deadline decides when to give up).
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 8,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+_TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_TRANSIENT_INVOKE_STATUS = frozenset({408, 429, 502, 503, 504})
+
+
+def make_ml_client(settings: Settings, registry_name: str | None = None) -> MLClient:
+    """``MLClient(DefaultAzureCredential(), …)`` for the workspace (or, with ``registry_name``, a registry)."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    if registry_name:
+        return MLClient(DefaultAzureCredential(), registry_name=registry_name, show_progress=False, **CLIENT_OPTIONS)
+    return MLClient(
+        DefaultAzureCredential(),
+        subscription_id=settings.subscription_id,
+        resource_group_name=settings.resource_group,
+        workspace_name=settings.workspace_name,
+        show_progress=False,
+        **CLIENT_OPTIONS,
+    )
+
+
+def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = False) -> PlatformError:
+    """Map an ``azure-ai-ml`` / azure-core / azure-identity error to the port's error types."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    transient = _TRANSIENT_INVOKE_STATUS if invoking else _TRANSIENT_STATUS
+    for cause in _causes(exc):
+        if isinstance(cause, PlatformError):
+            return cause
+        if isinstance(cause, ClientAuthenticationError):
+            return TransientError(f"{what}: could not get or use a credential ({_first_line(cause)})")
+        if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
+            return TransientError(f"{what}: {type(cause).__name__}: {_first_line(cause)}")
+        if isinstance(cause, ResourceNotFoundError):
+            return NotFoundError(f"{what}: not found ({_first_line(cause)})")
+        if isinstance(cause, ResourceExistsError) and not invoking:
+            return TransientError(f"{what}: conflict, another operation is in progress ({_first_line(cause)})")
+        if isinstance(cause, HttpResponseError):
+            status = cause.status_code
+            if status in transient:
+                return TransientError(f"{what}: HTTP {status}: {_first_line(cause)}")
+            return PlatformError(f"{what}: HTTP {status}: {_first_line(cause)}")
+    return PlatformError(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return chain
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def check_traffic(traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
+    """Azure ML's traffic rules, checked before sending: live traffic sums to 100 (or nothing is set);
+    mirror traffic is at most 50 % and never to a deployment with live traffic."""
+    live_traffic, mirror_traffic = live(traffic), live(mirror)
+    if any(v < 0 or v > 100 for v in {**traffic, **mirror}.values()):
+        raise PlatformError(f"traffic values must be in 0..100: {dict(traffic)}, mirror {dict(mirror)}")
+    if live_traffic and sum(live_traffic.values()) != 100:
+        raise PlatformError(f"live traffic must sum to 100, got {sum(live_traffic.values())}: {live_traffic}")
+    if sum(mirror_traffic.values()) > 50:
+        raise PlatformError(f"mirror traffic is at most 50 %: {mirror_traffic}")
+    overlap = sorted(set(live_traffic) & set(mirror_traffic))
+    if overlap:
+        raise PlatformError(f"cannot mirror traffic to deployments with live traffic: {', '.join(overlap)}")
+
+
+def build_deployment(spec: DeploymentSpec, yaml_path: Path = DEPLOYMENT_YAML) -> ManagedOnlineDeployment:
+    """The deployment of ``yaml_path`` with name, endpoint, model, instance type, tags and the
+    ``DEPLOYMENT_NAME`` / ``MODEL_NAME`` / ``MODEL_VERSION`` environment variables from ``spec``
+    (offline: no workspace call)."""
+    from azure.ai.ml import load_online_deployment
+    from azure.ai.ml.entities import ManagedOnlineDeployment
+
+    if not is_valid_deployment_name(spec.name):
+        raise PlatformError(
+            f"deployment name {spec.name!r} is not valid (3-32 letters, digits, '-', starting a letter)"
+        )
+    if not yaml_path.is_file():
+        raise PlatformError(f"deployment YAML {yaml_path} not found")
+    overrides: list[dict[str, Any]] = [{"name": spec.name}, {"endpoint_name": spec.endpoint}, {"model": spec.model}]
+    if spec.instance_type:
+        overrides.append({"instance_type": spec.instance_type})
+    try:
+        deployment = load_online_deployment(source=yaml_path, params_override=overrides)
+    except Exception as exc:  # marshmallow / YAML / SDK validation errors of many types
+        raise PlatformError(f"deployment YAML {yaml_path} is invalid: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(deployment, ManagedOnlineDeployment):
+        raise PlatformError(f"{yaml_path} defines a {type(deployment).__name__}, not a managed online deployment")
+    deployment.tags = {**(deployment.tags or {}), **{str(k): str(v) for k, v in spec.tags.items()}}
+    # score.py writes these into every console-log line (model name and version: its fallback when
+    # AZUREML_MODEL_DIR does not end in <name>/<version>).
+    deployment.environment_variables = {
+        **(deployment.environment_variables or {}),
+        "DEPLOYMENT_NAME": spec.name,
+        "MODEL_NAME": spec.model_name,
+        "MODEL_VERSION": spec.model_version,
+    }
+    return deployment
+
+
+def build_endpoint(name: str, yaml_path: Path | None = ENDPOINT_YAML) -> ManagedOnlineEndpoint:
+    """The endpoint of ``yaml_path`` (key auth when there is none) named ``name``, with no traffic yet."""
+    from azure.ai.ml import load_online_endpoint
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+    if yaml_path is not None and yaml_path.is_file():
+        try:
+            endpoint = load_online_endpoint(source=yaml_path, params_override=[{"name": name}])
+        except Exception as exc:
+            raise PlatformError(f"endpoint YAML {yaml_path} is invalid: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(endpoint, ManagedOnlineEndpoint):
+            raise PlatformError(f"{yaml_path} defines a {type(endpoint).__name__}, not a managed online endpoint")
+    else:
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key")
+    endpoint.traffic = {}
+    endpoint.mirror_traffic = {}
+    return endpoint
+
+
+class AzureEndpointPlatform:
+    """:class:`shared.ports.EndpointPlatform` on one Azure ML workspace.
+
+    ``client`` is an ``MLClient`` (tests pass a fake with the same ``online_endpoints`` /
+    ``online_deployments`` operations); without one, it is built on first use from ``settings``.
+    """
+
+    def __init__(
+        self,
+        client: MLClient | None = None,
+        *,
+        settings: Settings | None = None,
+        deployment_yaml: Path = DEPLOYMENT_YAML,
+        endpoint_yaml: Path | None = ENDPOINT_YAML,
+    ) -> None:
+        if client is None and settings is None:
+            raise ValueError("pass an MLClient or the settings to build one")
+        self._client = client
+        self._settings = settings
+        self._lock = threading.Lock()
+        self.deployment_yaml = deployment_yaml
+        self.endpoint_yaml = endpoint_yaml
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureEndpointPlatform:
+        settings.validate("subscription_id", "resource_group", "workspace_name")  # fail now, naming the setting
+        return cls(settings=settings)
+
+    @property
+    def client(self) -> MLClient:
+        with self._lock:
+            if self._client is None:
+                if self._settings is None:
+                    raise PlatformError("no MLClient and no settings to build one")
+                self._client = make_ml_client(self._settings)
+            return self._client
+
+    def get_endpoint(self, name: str) -> EndpointState | None:
+        try:
+            endpoint = self.client.online_endpoints.get(name)
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"get endpoint {name}")
+            if isinstance(error, NotFoundError):
+                return None
+            raise error from exc
+        return EndpointState(
+            name=str(endpoint.name),
+            provisioning_state=str(endpoint.provisioning_state or "Unknown"),
+            traffic=live(endpoint.traffic),
+            mirror_traffic=live(endpoint.mirror_traffic),
+            scoring_uri=endpoint.scoring_uri,
+        )
+
+    def begin_create_endpoint(self, name: str) -> None:
+        endpoint = build_endpoint(name, self.endpoint_yaml)
+        try:
+            self.client.online_endpoints.begin_create_or_update(endpoint)  # not waited on
+        except Exception as exc:
+            raise translate_endpoint_error(exc, f"create endpoint {name}") from exc
+
+    def begin_create_deployment(self, spec: DeploymentSpec) -> None:
+        deployment = build_deployment(spec, self.deployment_yaml)
+        try:
+            self.client.online_deployments.begin_create_or_update(deployment)  # not waited on
+        except Exception as exc:
+            raise translate_endpoint_error(exc, f"create deployment {spec.name} on {spec.endpoint}") from exc
+
+    def get_deployment(self, endpoint: str, name: str) -> DeploymentState | None:
+        try:
+            deployment = self.client.online_deployments.get(name=name, endpoint_name=endpoint)
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"get deployment {name} on {endpoint}")
+            if isinstance(error, NotFoundError):
+                return None
+            raise error from exc
+        state = _deployment_state(deployment)
+        if state.provisioning_state == "Failed":
+            state = replace(state, error=self._log_tail(endpoint, name))
+        return state
+
+    def _log_tail(self, endpoint: str, name: str, lines: int = 20) -> str | None:
+        """The end of a failed deployment's container log, for the failure reason (best effort)."""
+        try:
+            logs = self.client.online_deployments.get_logs(name=name, endpoint_name=endpoint, lines=lines)
+        except Exception:  # noqa: BLE001 - the reason is a nicety; the failure is reported either way
+            return None
+        text = " | ".join(line.strip() for line in str(logs).splitlines() if line.strip())
+        return text[-1000:] or None
+
+    def list_deployments(self, endpoint: str) -> list[DeploymentState]:
+        try:
+            return [_deployment_state(d) for d in self.client.online_deployments.list(endpoint_name=endpoint)]
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"list deployments of {endpoint}")
+            if isinstance(error, NotFoundError):
+                return []
+            raise error from exc
+
+    def set_traffic(self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
+        check_traffic(traffic, mirror or {})
+        what = f"set traffic of {endpoint} to {live(traffic)} (mirror {live(mirror)})"
+        try:
+            entity = self.client.online_endpoints.get(endpoint)
+            entity.traffic = live(traffic)
+            entity.mirror_traffic = live(mirror)
+            self.client.online_endpoints.begin_create_or_update(entity)  # not waited on
+        except Exception as exc:
+            raise translate_endpoint_error(exc, what) from exc
+
+    def begin_delete_deployment(self, endpoint: str, name: str) -> None:
+        try:
+            self.client.online_deployments.begin_delete(name=name, endpoint_name=endpoint)  # not waited on
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"delete deployment {name} on {endpoint}")
+            if isinstance(error, NotFoundError):
+                return
+            raise error from exc
+
+    def invoke(self, endpoint: str, deployment: str, body: bytes) -> bytes:
+        # The SDK reads the request from a file (request_file=…).
+        handle, path = tempfile.mkstemp(prefix="invoke-", suffix=".json")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                f.write(body)
+            result = self.client.online_endpoints.invoke(
+                endpoint_name=endpoint, deployment_name=deployment, request_file=path
+            )
+        except Exception as exc:
+            raise translate_endpoint_error(exc, f"invoke {deployment} on {endpoint}", invoking=True) from exc
+        finally:
+            Path(path).unlink(missing_ok=True)
+        return result.encode() if isinstance(result, str) else bytes(result)
+
+
+def _deployment_state(deployment: Any) -> DeploymentState:
+    model = deployment.model
+    model_ref = model if isinstance(model, str) or model is None else getattr(model, "id", None) or str(model)
+    return DeploymentState(
+        name=str(deployment.name),
+        provisioning_state=str(deployment.provisioning_state or "Unknown"),
+        model=model_ref,
+    )

@@ -1,0 +1,128 @@
+"""The model registry: :class:`shared.ports.ModelRegistry` on ``azure-ai-ml``.
+
+``get_model`` / ``latest_model`` read the workspace's registered models (the drift helper resolves the
+deployed model's training data from their tags); ``share_to_registry`` copies a workspace model into
+an Azure ML registry with ``ml_client.models.share(...)`` and returns the registry reference to
+deploy. Sharing an already shared version is not an error (the reconciler may repeat the step after a
+restart). Note that ``share`` waits for the registry's copy to finish: it runs in the reconciler (a
+timer), never in the event handler, and a small scikit-learn model copies in seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shared.azure.endpoints import make_ml_client, translate_endpoint_error
+from shared.ports import ModelInfo, NotFoundError, PlatformError
+from shared.services.rollout_state import registry_model_ref
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+
+class AzureModelRegistry:
+    """Workspace models, and sharing into registries.
+
+    ``client`` is the workspace ``MLClient``; ``registry_client(name)`` returns an ``MLClient`` bound to
+    registry ``name`` (both built lazily from ``settings`` when not given; tests pass fakes).
+    """
+
+    def __init__(
+        self,
+        client: MLClient | None = None,
+        *,
+        settings: Settings | None = None,
+        registry_client: Callable[[str], Any] | None = None,
+    ) -> None:
+        if client is None and settings is None:
+            raise ValueError("pass an MLClient or the settings to build one")
+        self._client = client
+        self._settings = settings
+        self._registry_client = registry_client
+        self._registry_clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureModelRegistry:
+        settings.validate("subscription_id", "resource_group", "workspace_name")
+        return cls(settings=settings)
+
+    @property
+    def client(self) -> MLClient:
+        with self._lock:
+            if self._client is None:
+                if self._settings is None:
+                    raise PlatformError("no MLClient and no settings to build one")
+                self._client = make_ml_client(self._settings)
+            return self._client
+
+    def _registry(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._registry_clients:
+                if self._registry_client is not None:
+                    self._registry_clients[name] = self._registry_client(name)
+                else:
+                    if self._settings is None:
+                        raise PlatformError("no settings to build a registry client")
+                    self._registry_clients[name] = make_ml_client(self._settings, registry_name=name)
+            return self._registry_clients[name]
+
+    def get_model(self, name: str, version: str) -> ModelInfo:
+        try:
+            model = self.client.models.get(name=name, version=str(version))
+        except Exception as exc:
+            raise translate_endpoint_error(exc, f"get model {name}:{version}") from exc
+        return _model_info(model, name)
+
+    def latest_model(self, name: str) -> ModelInfo | None:
+        try:
+            model = self.client.models.get(name=name, label="latest")
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"get latest model {name}")
+            if isinstance(error, NotFoundError):
+                return None
+            raise error from exc
+        return _model_info(model, name)
+
+    def share_to_registry(self, name: str, version: str, registry: str) -> str:
+        reference = registry_model_ref(registry, name, version)
+        if self._in_registry(registry, name, version):
+            return reference
+        try:
+            self.client.models.share(
+                name=name,
+                version=str(version),
+                share_with_name=name,
+                share_with_version=str(version),
+                registry_name=registry,
+            )
+        except Exception as exc:
+            # A concurrent or earlier share of the same version: the registry has it, which is the goal.
+            if "already exists" in str(exc) and self._in_registry(registry, name, version):
+                return reference
+            raise translate_endpoint_error(exc, f"share model {name}:{version} to registry {registry}") from exc
+        return reference
+
+    def _in_registry(self, registry: str, name: str, version: str) -> bool:
+        try:
+            self._registry(registry).models.get(name=name, version=str(version))
+        except Exception as exc:
+            error = translate_endpoint_error(exc, f"get model {name}:{version} from registry {registry}")
+            if isinstance(error, NotFoundError):
+                return False
+            raise error from exc
+        return True
+
+
+def _model_info(model: Any, name: str) -> ModelInfo:
+    version = str(model.version)
+    return ModelInfo(
+        name=str(model.name or name),
+        version=version,
+        tags={str(k): str(v) for k, v in (model.tags or {}).items()},
+        properties={str(k): str(v) for k, v in (model.properties or {}).items()},
+        path=f"azureml:{model.name or name}:{version}",  # usable as a job input or deployment model
+    )

@@ -1,0 +1,115 @@
+"""Safe rollout: `deploy_registered_model` (Event Grid, ModelRegistered) and `reconcile_rollouts` (timer).
+
+The Event Grid handler only records the rollout (milliseconds, no ML platform call); the timer
+advances it. What escapes the Event Grid handler, and so makes Event Grid redeliver (with back-off, for
+at most its retry policy, 24 h by default, then dead-lettering): a state-store failure and a
+configuration error, both of which a later delivery can succeed after. Everything about the event
+itself (other type, other model, skip tag, malformed data, duplicates, stale versions) is logged and
+acknowledged, because redelivering the same event cannot change the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import azure.functions as func
+
+from shared.context import get_context
+from shared.payloads import PayloadError
+from shared.ports import PlatformError, TransientError
+from shared.settings import SettingsError
+
+# The event model and the rollout service are imported inside the functions: function start-up
+# (every cold start indexes all functions) does not pay for them.
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+SAMPLE_REQUEST = Path(__file__).resolve().parents[2] / "ml_assets" / "endpoints" / "sample-request.json"
+
+
+@bp.function_name("deploy_registered_model")
+@bp.event_grid_trigger(arg_name="event")
+def deploy_registered_model(event: func.EventGridEvent) -> None:
+    from shared.payloads.events import is_model_registered, parse_model_registered
+    from shared.services.rollout import RolloutPolicy, record_model_registered
+
+    event_id = event.id
+    if not is_model_registered(event.event_type):
+        log.info("deploy_registered_model: event %s of type %s ignored", event_id, event.event_type)
+        return
+    try:
+        data = event.get_json()
+    except ValueError as exc:
+        log.warning("deploy_registered_model: event %s ignored: data is not JSON (%s)", event_id, exc)
+        return
+    try:
+        parsed = parse_model_registered(
+            event_id=event_id,
+            event_type=event.event_type,
+            subject=event.subject,
+            data=data,
+            event_time=event.event_time,
+        )
+    except PayloadError as exc:
+        log.warning("deploy_registered_model: malformed event %s ignored: %s", event_id, exc)
+        return
+
+    try:
+        context = get_context()
+        policy = RolloutPolicy.from_settings(context.settings)
+        result = record_model_registered(context.state_store(), parsed, policy)
+    except SettingsError as exc:
+        log.error("deploy_registered_model: event %s not recorded, configuration error: %s", event_id, exc)
+        raise
+    except TransientError as exc:
+        log.warning("deploy_registered_model: event %s not recorded yet (Event Grid redelivers): %s", event_id, exc)
+        raise
+    except PlatformError as exc:
+        log.error("deploy_registered_model: event %s not recorded, state store error: %s", event_id, exc)
+        raise
+
+    log.info(
+        "deploy_registered_model: event %s model %s version %s: %s (%s)",
+        event_id,
+        result.model,
+        result.version,
+        result.decision.value,
+        result.detail,
+    )
+
+
+def _read_sample_request() -> bytes:
+    return SAMPLE_REQUEST.read_bytes()
+
+
+@bp.function_name("reconcile_rollouts")
+@bp.timer_trigger(arg_name="timer", schedule="%ROLLOUT_RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def reconcile_rollouts(timer: func.TimerRequest) -> None:
+    from shared.services.rollout import RolloutPolicy, RolloutReconciler
+
+    if timer.past_due:
+        log.info("reconcile_rollouts: running late (past due)")
+    try:
+        context = get_context()
+        policy = RolloutPolicy.from_settings(context.settings)
+        reconciler = RolloutReconciler(
+            context.state_store(),
+            context.endpoint_platform,  # built on first use: an idle tick needs no Azure ML client
+            policy,
+            _read_sample_request,
+            registry=context.model_registry if policy.registry else None,
+        )
+        report = reconciler.run()
+    except SettingsError as exc:
+        log.error("reconcile_rollouts: configuration error: %s", exc)
+        raise
+    except TransientError as exc:
+        log.warning("reconcile_rollouts: state store unavailable, the next tick retries: %s", exc)
+        return
+    except PlatformError as exc:
+        log.error("reconcile_rollouts: %s", exc)
+        raise
+    if report.acted:
+        log.info("reconcile_rollouts: %s", report.rollouts or "no rollout")
