@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.ports import (
+    BlobWriter,
+    DataAssetPublisher,
     EndpointPlatform,
     JobPlatform,
+    LogSource,
     ModelRegistry,
     StateStore,
 )
@@ -41,6 +44,42 @@ class AppContext:
         from shared.azure.storage import BlobStateStore
 
         return BlobStateStore.from_settings(self.settings)
+
+    # export (issue 4): where the console logs come from, where the data goes, the optional data asset
+    def log_source(self) -> LogSource:
+        return self._port("log_source")  # type: ignore[no-any-return]
+
+    def _build_log_source(self) -> LogSource:
+        if self.settings.mode == "local":
+            from shared.local.console_logs import ConsoleLogSource, console_log_root
+
+            return ConsoleLogSource(
+                console_log_root(self.settings), endpoint=self.settings.endpoint_name, model=self.settings.model_name
+            )
+        from shared.azure.log_analytics import LogAnalyticsSource
+
+        return LogAnalyticsSource.from_settings(self.settings)
+
+    def export_writer(self) -> BlobWriter:
+        return self._port("export_writer")  # type: ignore[no-any-return]
+
+    def _build_export_writer(self) -> BlobWriter:
+        from shared.azure.storage import BlobDataWriter
+
+        return BlobDataWriter.from_settings(self.settings, self.settings.export_container)
+
+    def data_assets(self) -> DataAssetPublisher | None:
+        """The export's data asset publisher; None without EXPORT_DATA_ASSET_NAME or in local mode."""
+        return self._port("data_assets")  # type: ignore[no-any-return]
+
+    def _build_data_assets(self) -> DataAssetPublisher | None:
+        if not self.settings.export_data_asset or self.settings.mode == "local":
+            return None
+        from shared.azure.data_assets import AzureMLDataAssets
+
+        writer = self.export_writer()
+        url = f"{getattr(writer, 'url', '')}/{self.settings.export_prefix}/"
+        return AzureMLDataAssets.from_settings(self.settings, path=url)
 
     def job_platform(self) -> JobPlatform:
         return self._port("job_platform")  # type: ignore[no-any-return]

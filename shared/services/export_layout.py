@@ -50,7 +50,9 @@ def parse_blob_path(path: str) -> tuple[str, Partition, str] | None:
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    """The UTC hour starts that ``[start, end)`` touches."""
+    """The UTC hour starts that ``[start, end)`` touches (none for an empty range)."""
+    if start >= end:
+        return []
     start = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     end = end.astimezone(UTC)
     out = []

@@ -87,6 +87,7 @@ def test_missing_part_rejects_the_whole_request_with_its_messages() -> None:
         (f"{MARKER} []", "not an object"),
         (f'{MARKER} {{"service": "batch/x"}}', "is not online/<model>/<version>"),
         ("plain log line", "no inference marker"),
+        (f'{MARKER} {{"service": NaN}}', "not valid JSON"),
     ],
 )
 def test_malformed_lines_are_rejected_with_a_reason(message: str, reason: str) -> None:
@@ -131,3 +132,17 @@ def test_round_trip_for_any_size_and_limit(n: int, limit: int) -> None:
     assembler.add_all(reversed(lines))
     (request,), rejected = assembler.finish()
     assert rejected == [] and request.rows == _rows(n)
+
+
+@pytest.mark.parametrize("text", ['{"a": [1.5, "x", null, true]}', '{"a": NaN}', '{"a": Infinity}', "{bad", "[1,]"])
+def test_fast_and_standard_library_decoders_agree(text: str) -> None:
+    """The reader uses orjson where installed, the standard library elsewhere: same verdicts either way."""
+    from ml_assets.src import console_log
+
+    def outcome(loads: object) -> object:
+        try:
+            return loads(text)  # type: ignore[operator]
+        except ValueError:
+            return "rejected"
+
+    assert outcome(console_log._loads) == outcome(console_log._json_loads)
