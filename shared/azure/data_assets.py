@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.azure.ml_client import workspace_client
 from shared.ports import PlatformError, TransientError
 from shared.settings import Settings
 
@@ -74,19 +75,9 @@ class AzureMLDataAssets:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from azure.ai.ml import MLClient
-                from azure.identity import DefaultAzureCredential
-
                 if self._scope is None:
                     raise PlatformError("no MLClient and no workspace scope given")
-                subscription_id, resource_group, workspace_name = self._scope
-                self._client = MLClient(
-                    DefaultAzureCredential(),
-                    subscription_id=subscription_id,
-                    resource_group_name=resource_group,
-                    workspace_name=workspace_name,
-                    retry_total=2,
-                )
+                self._client = workspace_client(*self._scope)
             return self._client
 
     def publish(self, version: str, *, description: str, tags: Mapping[str, str]) -> str:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.azure.ml_client import exception_chain, first_line, make_ml_client
 from shared.ports import (
     DeploymentSpec,
     DeploymentState,
@@ -43,35 +44,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "deployment.yml"
 ENDPOINT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "endpoint.yml"
 
-# A tick must stay short: a few quick retries, then the reconciler sees a TransientError and retries
-# on its next tick (the rollout's own deadline decides when to give up).
-CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.8,
-    "retry_backoff_max": 8,
-    "connection_timeout": 10,
-    "read_timeout": 60,
-}
-
 _TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _TRANSIENT_INVOKE_STATUS = frozenset({408, 429, 502, 503, 504})
-
-
-def make_ml_client(settings: Settings, registry_name: str | None = None) -> MLClient:
-    """``MLClient(DefaultAzureCredential(), …)`` for the workspace (or, with ``registry_name``, a registry)."""
-    from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
-
-    if registry_name:
-        return MLClient(DefaultAzureCredential(), registry_name=registry_name, show_progress=False, **CLIENT_OPTIONS)
-    return MLClient(
-        DefaultAzureCredential(),
-        subscription_id=settings.subscription_id,
-        resource_group_name=settings.resource_group,
-        workspace_name=settings.workspace_name,
-        show_progress=False,
-        **CLIENT_OPTIONS,
-    )
 
 
 def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = False) -> PlatformError:
@@ -86,38 +60,23 @@ def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = 
     )
 
     transient = _TRANSIENT_INVOKE_STATUS if invoking else _TRANSIENT_STATUS
-    for cause in _causes(exc):
+    for cause in exception_chain(exc):
         if isinstance(cause, PlatformError):
             return cause
         if isinstance(cause, ClientAuthenticationError):
-            return TransientError(f"{what}: could not get or use a credential ({_first_line(cause)})")
+            return TransientError(f"{what}: could not get or use a credential ({first_line(cause)})")
         if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
-            return TransientError(f"{what}: {type(cause).__name__}: {_first_line(cause)}")
+            return TransientError(f"{what}: {type(cause).__name__}: {first_line(cause)}")
         if isinstance(cause, ResourceNotFoundError):
-            return NotFoundError(f"{what}: not found ({_first_line(cause)})")
+            return NotFoundError(f"{what}: not found ({first_line(cause)})")
         if isinstance(cause, ResourceExistsError) and not invoking:
-            return TransientError(f"{what}: conflict, another operation is in progress ({_first_line(cause)})")
+            return TransientError(f"{what}: conflict, another operation is in progress ({first_line(cause)})")
         if isinstance(cause, HttpResponseError):
             status = cause.status_code
             if status in transient:
-                return TransientError(f"{what}: HTTP {status}: {_first_line(cause)}")
-            return PlatformError(f"{what}: HTTP {status}: {_first_line(cause)}")
-    return PlatformError(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        inner = getattr(current, "inner_exception", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__
-    return chain
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:500] if text else type(exc).__name__
+                return TransientError(f"{what}: HTTP {status}: {first_line(cause)}")
+            return PlatformError(f"{what}: HTTP {status}: {first_line(cause)}")
+    return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
 
 
 def check_traffic(traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shared.azure.ml_client import exception_chain, first_line, workspace_client
 from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
 from shared.settings import Settings
 
@@ -25,16 +26,8 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# Handlers answer within seconds: two quick retries instead of azure-core's default of ten, so a
-# throttled or failing service comes back as a TransientError (→ 503, the action group retries later).
-_CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.8,
-    "retry_backoff_max": 8,
-    "connection_timeout": 10,
-    "read_timeout": 60,
-}
-
+# Besides 5xx: statuses a retry can fix (the client retries twice, see ml_client.CLIENT_OPTIONS; after that
+# a TransientError becomes a 503 and the action group retries later).
 _TRANSIENT_STATUS = frozenset({408, 429})
 
 
@@ -115,18 +108,7 @@ class AzureMLJobPlatform:
     def client(self) -> MLClient:
         with self._lock:
             if self._client is None:
-                from azure.ai.ml import MLClient
-                from azure.identity import DefaultAzureCredential
-
-                subscription_id, resource_group, workspace_name = self._scope
-                self._client = MLClient(
-                    DefaultAzureCredential(),
-                    subscription_id=subscription_id,
-                    resource_group_name=resource_group,
-                    workspace_name=workspace_name,
-                    show_progress=False,
-                    **_CLIENT_OPTIONS,
-                )
+                self._client = workspace_client(*self._scope)
             return self._client
 
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
@@ -183,34 +165,18 @@ def translate_ml_error(exc: BaseException, what: str) -> PlatformError:
         ServiceResponseError,
     )
 
-    for cause in _causes(exc):
+    for cause in exception_chain(exc):
         if isinstance(cause, ClientAuthenticationError):
-            return TransientError(f"{what}: could not get or use an access token ({_first_line(cause)})")
+            return TransientError(f"{what}: could not get or use an access token ({first_line(cause)})")
         if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
-            return TransientError(f"{what}: {type(cause).__name__}: {_first_line(cause)}")
+            return TransientError(f"{what}: {type(cause).__name__}: {first_line(cause)}")
         if isinstance(cause, ResourceNotFoundError):
-            return NotFoundError(f"{what}: not found ({_first_line(cause)})")
+            return NotFoundError(f"{what}: not found ({first_line(cause)})")
         if isinstance(cause, HttpResponseError):
             status = cause.status_code
             if status is not None and (status in _TRANSIENT_STATUS or status >= 500):
-                return TransientError(f"{what}: HTTP {status} {cause.reason or ''}: {_first_line(cause)}".strip())
-            return PlatformError(f"{what}: HTTP {status}: {_first_line(cause)}")
+                return TransientError(f"{what}: HTTP {status} {cause.reason or ''}: {first_line(cause)}".strip())
+            return PlatformError(f"{what}: HTTP {status}: {first_line(cause)}")
     if isinstance(exc, PlatformError):
         return exc
-    return PlatformError(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """``exc``, then what it wraps (``inner_exception`` of MlException, ``__cause__``), outermost first."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        inner = getattr(current, "inner_exception", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__
-    return chain
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:500] if text else type(exc).__name__
+    return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")

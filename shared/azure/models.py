@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.azure.endpoints import make_ml_client, translate_endpoint_error
+from shared.azure.endpoints import translate_endpoint_error
+from shared.azure.ml_client import make_ml_client
 from shared.ports import ModelInfo, NotFoundError, PlatformError
 from shared.services.rollout_state import registry_model_ref
 from shared.settings import Settings

@@ -1,0 +1,65 @@
+"""One way to build an ``MLClient`` and to read the errors it raises, for every ``shared/azure`` module
+on ``azure-ai-ml`` (jobs, endpoints, models, data assets). ``azure.ai.ml`` is imported inside the
+functions, so importing this module costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+# A handler or a reconciler tick must stay short: a few quick retries, then the caller sees a
+# TransientError (the action group, Event Grid or the next tick retries).
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 8,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+
+def workspace_client(subscription_id: str, resource_group: str, workspace_name: str) -> MLClient:
+    """``MLClient(DefaultAzureCredential(), …)`` for one workspace (managed identity in Azure)."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(
+        DefaultAzureCredential(),
+        subscription_id=subscription_id,
+        resource_group_name=resource_group,
+        workspace_name=workspace_name,
+        show_progress=False,
+        **CLIENT_OPTIONS,
+    )
+
+
+def make_ml_client(settings: Settings, registry_name: str | None = None) -> MLClient:
+    """The workspace's client from the settings or, with ``registry_name``, an Azure ML registry's."""
+    if registry_name:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+
+        return MLClient(DefaultAzureCredential(), registry_name=registry_name, show_progress=False, **CLIENT_OPTIONS)
+    return workspace_client(settings.subscription_id, settings.resource_group, settings.workspace_name)
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what it wraps (``inner_exception`` of MlException, ``__cause__``), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return chain
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 500 characters), or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
