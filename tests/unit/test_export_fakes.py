@@ -2,7 +2,7 @@
 
 * :class:`FakeLogSource` behaves like Log Analytics at the port: half-open ranges, a row cap above which a
   query comes back incomplete (truncated), optional byte cap; it records every call.
-* :class:`MemoryStore` / :class:`MemoryWriter`: in-memory state store (ETags, lock) and blob writer.
+* :class:`MemoryWriter`: in-memory blob writer (the state store fake is ``tests.fakes.MemoryStateStore``).
 * :func:`traffic` builds console-log rows with the contract's writer: requests with several parts whose
   lines are logged milliseconds apart, so some straddle window boundaries.
 """
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import io
 import random
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ml_assets.src.console_log import format_lines
 from ml_assets.src.schema import CATEGORIES, FEATURES, NUMERIC
-from shared.ports import ConflictError, Document, LockHeldError, LogQueryResult, LogRow, LogVolume, NotFoundError
+from shared.ports import LogQueryResult, LogRow, LogVolume, NotFoundError
 
 MODEL = "credit-default"
 
@@ -112,71 +110,6 @@ class FakeLogSource:
         if len(rows) > self.row_limit or (self.byte_limit is not None and size > self.byte_limit):
             return LogQueryResult(rows=rows[: self.row_limit // 2], complete=False, detail="result set too large")
         return LogQueryResult(rows=rows, complete=True)
-
-
-class MemoryStore:
-    """:class:`shared.ports.StateStore` in memory."""
-
-    def __init__(self) -> None:
-        self.docs: dict[str, tuple[dict[str, Any], str]] = {}
-        self._locks: set[str] = set()
-        self._mutex = threading.Lock()
-        self._version = 0
-
-    def _etag(self) -> str:
-        self._version += 1
-        return f"e{self._version}"
-
-    def get(self, key: str) -> Document | None:
-        found = self.docs.get(key)
-        return Document(key, _copy(found[0]), found[1]) if found else None
-
-    def create(self, key: str, data: Mapping[str, Any]) -> str:
-        if key in self.docs:
-            raise ConflictError(key, "already exists")
-        etag = self._etag()
-        self.docs[key] = (_copy(data), etag)
-        return etag
-
-    def replace(self, key: str, data: Mapping[str, Any], etag: str) -> str:
-        if key not in self.docs or self.docs[key][1] != etag:
-            raise ConflictError(key, "changed")
-        new = self._etag()
-        self.docs[key] = (_copy(data), new)
-        return new
-
-    def put(self, key: str, data: Mapping[str, Any]) -> str:
-        etag = self._etag()
-        self.docs[key] = (_copy(data), etag)
-        return etag
-
-    def delete(self, key: str, etag: str | None = None) -> bool:
-        return self.docs.pop(key, None) is not None
-
-    def list(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.docs if k.startswith(prefix))
-
-    @contextmanager
-    def lock(self, name: str, *, wait_seconds: float = 0.0) -> Iterator[None]:
-        with self._mutex:
-            if name in self._locks:
-                raise LockHeldError(name)
-            self._locks.add(name)
-        try:
-            yield
-        finally:
-            with self._mutex:
-                self._locks.discard(name)
-
-    def claim(self, key: str, data: Mapping[str, Any] | None = None) -> bool:
-        try:
-            self.create(f"claims/{key}", dict(data or {}))
-        except ConflictError:
-            return False
-        return True
-
-    def release_claim(self, key: str) -> None:
-        self.delete(f"claims/{key}")
 
 
 class MemoryWriter:

@@ -17,10 +17,10 @@ from shared.ports import LogRow, PlatformError
 from shared.services import state_keys
 from shared.services.export import ExportConfig, ExportPorts, ExportWindowError, run_export
 from shared.services.export_records import SCHEMA
+from tests.fakes.memory_state_store import MemoryStateStore
 from tests.unit.test_export_fakes import (
     MODEL,
     FakeLogSource,
-    MemoryStore,
     MemoryWriter,
     exported_keys,
     quarantined,
@@ -49,7 +49,7 @@ def config(**overrides: object) -> ExportConfig:
 
 
 def ports(source: FakeLogSource) -> ExportPorts:
-    return ExportPorts(source=source, writer=MemoryWriter(), store=MemoryStore())
+    return ExportPorts(source=source, writer=MemoryWriter(), store=MemoryStateStore())
 
 
 def test_exports_every_record_once_into_the_partition_layout() -> None:
@@ -147,7 +147,7 @@ def test_a_window_too_small_to_split_and_still_partial_fails_loudly_and_keeps_th
             for i in range(50)
         )
     ]
-    store = MemoryStore()
+    store = MemoryStateStore()
     store.put(state_keys.EXPORT_WATERMARK, {"watermark": "2026-11-24T09:00:00Z"})
     p = ExportPorts(source=FakeLogSource(rows, row_limit=10), writer=MemoryWriter(), store=store)
 
