@@ -1,0 +1,213 @@
+"""Benchmark of the drift component: speed, and verdicts against a full-data Evidently run.
+
+    .venv/bin/python bench/drift.py [--reference CSV] [--current-rows 1000000]
+
+Data:
+- reference: ``--reference-rows`` (24,000) rows — of ``--reference CSV`` when given (a random sample), else
+  generated with ``ml_assets/src/synthetic.py``;
+- current: ``--current-rows`` rows of the same distribution — resampled (with replacement) from the CSV rows
+  *not* in the reference, or generated with another seed — with a couple of features shifted (``--shift``,
+  default ``age=+2 credit_limit=*1.15``), written as exported Parquet (the export layout, one file per
+  hour of a 24-hour window, with a ``prediction`` column).
+
+Then:
+1. runs the component (``python -m src.drift`` in a fresh process, as Azure ML does), with the local
+   telemetry file; ``seconds`` = wall time from process start until the telemetry (the verdicts) is written:
+   interpreter start, imports, reading 1M rows, all verdicts, metrics.json, telemetry. The HTML report is
+   rendered after that (Evidently on samples): ``total_seconds`` includes it;
+2. runs Evidently's ``Report([DataDriftPreset(...)])`` on the full data (the same DataFrames), and counts
+   the features whose verdict differs from the component's (``verdicts_differing``; goal 0).
+
+Last line: ``rows=N seconds=… verdicts_differing=… total_seconds=… evidently_seconds=…``.
+Goal on 2 cores: ``seconds`` ≤ 10 at 1,000,000 current rows; ``verdicts_differing=0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from ml_assets.src import drift_stats  # noqa: E402
+from ml_assets.src.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
+from ml_assets.src.synthetic import apply_shift, generate  # noqa: E402
+
+MODEL, VERSION = "credit-default", "1"
+WINDOW_START = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", type=Path, help="curated CSV (default: generated data)")
+    parser.add_argument("--reference-rows", type=int, default=24_000)
+    parser.add_argument("--current-rows", type=int, default=1_000_000)
+    parser.add_argument("--shift", nargs="*", default=["age=+2", "credit_limit=*1.15"], metavar="FEATURE=SPEC")
+    parser.add_argument("--skip-evidently", action="store_true", help="skip the full-data Evidently run")
+    parser.add_argument("--workdir", type=Path, help="keep the data and outputs here")
+    return parser.parse_args()
+
+
+def make_data(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    shift = dict(item.split("=", 1) for item in args.shift)
+    if args.reference:
+        full = pd.read_csv(args.reference)
+        rng = np.random.default_rng(42)
+        picked = rng.choice(len(full), size=min(args.reference_rows, len(full)), replace=False)
+        reference = full.iloc[np.sort(picked)].reset_index(drop=True)
+        rest = full.drop(index=picked).reset_index(drop=True)
+        if rest.empty:
+            rest = full
+        current = rest.iloc[rng.integers(0, len(rest), size=args.current_rows)].reset_index(drop=True)
+        current = apply_shift(current[list(FEATURES)], shift, seed=7)
+    else:
+        reference = generate(args.reference_rows, seed=1)
+        current = generate(args.current_rows, seed=2, shift=shift, with_target=False)
+    return reference, current[list(FEATURES)]
+
+
+def write_export(current: pd.DataFrame, root: Path) -> Path:
+    """``current`` as exported Parquet under root/inference/model=…/version=…/date=…/hour=…/ (24 hours)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = root / "inference" / f"model={MODEL}" / f"version={VERSION}"
+    n = len(current)
+    hours = np.minimum((np.arange(n) * 24) // max(n, 1), 23)
+    rng = np.random.default_rng(5)
+    logit = -1.3 + 0.9 * (current["repayment_status_1"].astype(str).str.startswith("delay")).to_numpy()
+    prediction = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.5, n))))
+    for hour in range(24):
+        rows = np.flatnonzero(hours == hour)
+        if rows.size == 0:
+            continue
+        start = WINDOW_START + timedelta(hours=hour)
+        part = current.iloc[rows].reset_index(drop=True)
+        table = pa.table(
+            {
+                "request_id": pa.array([f"r{hour}-{i // 10}" for i in range(rows.size)]),
+                "record_index": pa.array(np.arange(rows.size) % 10, pa.int32()),
+                "time": pa.array(
+                    [start + timedelta(seconds=int(s)) for s in np.linspace(0, 3599, rows.size)],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "deployment": pa.array(["blue"] * rows.size),
+                "model_name": pa.array([MODEL] * rows.size),
+                "model_version": pa.array([VERSION] * rows.size),
+                **{c: pa.array(part[c].to_numpy()) for c in FEATURES},
+                "prediction": pa.array(prediction[rows]),
+            }
+        )
+        out = folder / f"date={start.date().isoformat()}" / f"hour={start.hour:02d}"
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out / "part-0.parquet", compression="zstd")
+    return folder
+
+
+def run_component(reference_csv: Path, target: Path, work: Path) -> tuple[float, float, dict]:
+    telemetry = work / "telemetry.jsonl"
+    telemetry.unlink(missing_ok=True)
+    env = {**os.environ, "LOCAL_TELEMETRY_FILE": str(telemetry), "APPLICATIONINSIGHTS_CONNECTION_STRING": ""}
+    command = [
+        sys.executable, "-m", "src.drift",
+        "--reference_data", str(reference_csv),
+        "--target_data", str(target),
+        "--model_name", MODEL, "--model_version", VERSION,
+        "--window_start", WINDOW_START.isoformat(),
+        "--window_end", (WINDOW_START + timedelta(days=1)).isoformat(),
+        "--report", str(work / "report"), "--metrics", str(work / "metrics"),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT / "ml_assets", env=env, stdout=subprocess.PIPE, text=True)
+    verdicts_at = None
+    while process.poll() is None:
+        if verdicts_at is None and telemetry.exists() and telemetry.stat().st_size > 0:
+            verdicts_at = time.perf_counter() - started
+        time.sleep(0.01)
+    total = time.perf_counter() - started
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        print(output)
+        raise SystemExit(f"the component failed with exit code {process.returncode}")
+    if verdicts_at is None:
+        verdicts_at = total
+    metrics = json.loads((work / "metrics" / "metrics.json").read_text())
+    return verdicts_at, total, metrics
+
+
+def evidently_full(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict[str, tuple[float, bool]], float]:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=list(NUMERIC_FEATURES), categorical_columns=list(CATEGORICAL_FEATURES)
+    )
+    started = time.perf_counter()
+    snapshot = Report([DataDriftPreset(**drift_stats.preset_kwargs(None, None, 0.5))], include_tests=True).run(
+        current_data=Dataset.from_pandas(current[list(FEATURES)], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[list(FEATURES)], data_definition=definition),
+    )
+    verdicts = drift_stats.evidently_verdicts(snapshot.dict(), list(FEATURES))
+    return verdicts, time.perf_counter() - started
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        reference, current = make_data(args)
+        reference_csv = work / "reference.csv"
+        reference.to_csv(reference_csv, index=False)
+        target = write_export(current, work)
+        print(f"data: {len(reference)} reference rows, {len(current)} current rows ({time.perf_counter() - t:.1f} s)")
+
+        seconds, total, metrics = run_component(reference_csv, target, work)
+        ours = {f["feature_name"]: f for f in metrics["features"]}
+        print(
+            f"component: verdicts and telemetry after {seconds:.2f} s (in-process: load "
+            f"{metrics['timings']['load_s']} s, verdicts at {metrics['timings']['drift_s']} s), "
+            f"total with the HTML report {total:.2f} s"
+        )
+        print(f"component: drifted {metrics['drifted_features']} share={metrics['share_drifted_features']:.3f}")
+
+        differing: int | str = "n/a"
+        evidently_seconds = float("nan")
+        if not args.skip_evidently:
+            # Evidently on exactly what the component read (the Parquet round trip keeps the values).
+            import pyarrow.parquet as pq
+
+            files = sorted(target.rglob("*.parquet"))
+            full_current = pd.concat([pq.read_table(f, columns=list(FEATURES)).to_pandas() for f in files])
+            verdicts, evidently_seconds = evidently_full(
+                pd.read_csv(reference_csv), full_current.reset_index(drop=True)
+            )
+            diffs = [c for c in FEATURES if verdicts[c][1] != ours[c]["drift_detected"]]
+            worst = max(
+                abs(verdicts[c][0] - ours[c]["drift_score"]) / max(abs(verdicts[c][0]), 1e-12) for c in FEATURES
+            )
+            differing = len(diffs)
+            print(
+                f"evidently (full data): {evidently_seconds:.1f} s; verdicts differing: {diffs or 'none'}; "
+                f"largest relative score difference {worst:.1e}"
+            )
+    print(
+        f"rows={args.current_rows} seconds={seconds:.2f} verdicts_differing={differing} "
+        f"total_seconds={total:.2f} evidently_seconds={evidently_seconds:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

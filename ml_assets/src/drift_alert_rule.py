@@ -1,0 +1,114 @@
+"""The drift alert rule: its parameters, its KQL, and its evaluation over drift traces. Standard library only.
+
+One definition for the Azure Monitor log search alert that the README tells operators to create and for the
+local-mode evaluator (which reads the local telemetry file written by the drift component), so both fire on
+the same condition:
+
+    the latest ``OverallDriftMetrics`` trace of a model version within the last :attr:`window` has
+    ``share_drifted_features >= threshold``
+
+evaluated every :attr:`frequency`. In Azure: a *stateful* log search alert (``autoMitigate``) on the App
+Insights resource, with the query of :meth:`DriftAlertRule.kql`, "number of results > 0"; stateful means
+it fires once (``monitorCondition: Fired``) and resolves when the condition clears, so one drift episode is
+one alert (the retraining webhook also de-duplicates on the alert id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift
+
+RULE_NAME: Final = "data-drift"
+
+
+@dataclass(frozen=True)
+class DriftAlertRule:
+    name: str = RULE_NAME
+    threshold: float = 0.5  # share of drifted features; keep equal to DRIFT_SHARE
+    window: timedelta = timedelta(days=1)  # look-back of each evaluation (≥ the drift schedule's period)
+    frequency: timedelta = timedelta(hours=1)  # how often Azure Monitor evaluates the rule
+    severity: int = 2  # Warning
+    description: str = "Share of drifted features at or above the threshold in the latest drift run"
+
+    def kql(self, model_name: str | None = None) -> str:
+        """The log search query: one row per model version whose latest run breaches the threshold."""
+        model_filter = f'\n| where model_name == "{model_name}"' if model_name else ""
+        return (
+            "traces\n"
+            f'| where message has "{OVERALL}"\n'
+            "| extend m = parse_json(message)\n"
+            f'| where tostring(m.type) == "{OVERALL}"\n'
+            "| extend model_name = tostring(m.model_name), model_version = tostring(m.model_version),\n"
+            "         share_drifted_features = todouble(m.data.share_drifted_features)"
+            f"{model_filter}\n"
+            "| summarize arg_max(timestamp, share_drifted_features) by model_name, model_version\n"
+            f"| where share_drifted_features >= {self.threshold:g}"
+        )
+
+    def metric_kql(self, model_name: str | None = None) -> str:
+        """The same condition on the custom metric (an alternative for a log search alert on customMetrics)."""
+        model_filter = f'\n| where tostring(customDimensions.model_name) == "{model_name}"' if model_name else ""
+        return (
+            "customMetrics\n"
+            f'| where name == "{METRIC_SHARE}"'
+            f"{model_filter}\n"
+            "| extend model_name = tostring(customDimensions.model_name),"
+            " model_version = tostring(customDimensions.model_version)\n"
+            "| summarize arg_max(timestamp, valueMax) by model_name, model_version\n"
+            f"| where valueMax >= {self.threshold:g}"
+        )
+
+    def breaches(self, overall: OverallDrift) -> bool:
+        return overall.share_drifted_features >= self.threshold
+
+    def evaluate(self, messages: Iterable[tuple[datetime, DriftMessage]], now: datetime) -> list[Breach]:
+        """What the rule returns at ``now``: the model versions whose latest run in the window breaches.
+
+        ``messages``: ``(timestamp, message)`` pairs (e.g. from ``drift_telemetry.drift_messages``, with the
+        timestamps parsed); non-Overall messages are ignored. Same semantics as :meth:`kql`.
+        """
+        start = now - self.window
+        latest: dict[tuple[str, str], tuple[datetime, OverallDrift]] = {}
+        for timestamp, message in messages:
+            if message.type != OVERALL or not isinstance(message.data, OverallDrift):
+                continue
+            ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+            if not (start <= ts <= now):
+                continue
+            key = (message.model_name, message.model_version)
+            if key not in latest or ts >= latest[key][0]:
+                latest[key] = (ts, message.data)
+        return [
+            Breach(model_name=k[0], model_version=k[1], timestamp=ts, share_drifted_features=o.share_drifted_features)
+            for k, (ts, o) in sorted(latest.items())
+            if self.breaches(o)
+        ]
+
+
+@dataclass(frozen=True)
+class Breach:
+    model_name: str
+    model_version: str
+    timestamp: datetime
+    share_drifted_features: float
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An App Insights / local-file timestamp (``...Z`` or with an offset) as an aware datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+DEFAULT_RULE: Final = DriftAlertRule()
+
+
+def rule_for(drift_share: float | None) -> DriftAlertRule:
+    """The rule with its threshold at ``drift_share`` (the DRIFT_SHARE setting) when given."""
+    return DEFAULT_RULE if drift_share is None else DriftAlertRule(threshold=float(drift_share))
+
+
+__all__: Sequence[str] = ("DEFAULT_RULE", "Breach", "DriftAlertRule", "parse_timestamp", "rule_for")

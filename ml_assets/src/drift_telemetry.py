@@ -1,0 +1,384 @@
+"""The drift telemetry contract: the one definition that the drift component (writer) and its readers (the
+local alert evaluator, the README's KQL, the tests) share. Standard library only at import time.
+
+Traces (Application Insights ``traces`` table, ``message`` column) are JSON objects::
+
+    {"model_name": "credit-default", "model_version": "3", "type": "OverallDriftMetrics",
+     "data": {"n_features": 23, "n_drifted_features": 2, "share_drifted_features": 0.087, "dataset_drift": false}}
+
+    {"model_name": "credit-default", "model_version": "3", "type": "FeatureDriftMetrics",
+     "data": [{"feature_name": "age", "drift_score": 0.31, "drift_detected": true,
+               "stattest_name": "Wasserstein distance (normed)", "threshold": 0.1}, ...]}
+
+and, when the exported data carries predictions and the reference has a ``prediction`` column, one more
+trace of type ``PredictionDriftMetrics`` whose ``data`` is one item of the FeatureDriftMetrics shape.
+Run context (job, window) goes to the trace's ``customDimensions``, never into the message.
+
+Custom metrics (``customMetrics`` table; one value per run, so ``value`` = ``valueMax`` = the figure):
+
+- :data:`METRIC_SHARE` ``drift_share_drifted_features`` with dimensions ``model_name``, ``model_version``;
+- :data:`METRIC_FEATURE_SCORE` ``drift_feature_score`` with ``model_name``, ``model_version``, ``feature``.
+
+Without ``APPLICATIONINSIGHTS_CONNECTION_STRING`` the same records go, one JSON object per line, to the local
+telemetry file (:func:`local_telemetry_path`), shaped like the App Insights rows::
+
+    {"timestamp": "...Z", "itemType": "trace", "message": "<the JSON text above>", "customDimensions": {...}}
+    {"timestamp": "...Z", "itemType": "customMetric", "name": "drift_feature_score", "value": 0.31,
+     "customDimensions": {"model_name": "...", "model_version": "...", "feature": "age"}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+OVERALL: Final = "OverallDriftMetrics"
+FEATURE: Final = "FeatureDriftMetrics"
+PREDICTION: Final = "PredictionDriftMetrics"
+MESSAGE_TYPES: Final = (OVERALL, FEATURE, PREDICTION)
+
+METRIC_SHARE: Final = "drift_share_drifted_features"
+METRIC_FEATURE_SCORE: Final = "drift_feature_score"
+METRIC_NAMESPACE: Final = "mlops.drift"  # OpenTelemetry meter (instrumentation scope) name
+
+# The Python logger whose records become App Insights traces (configure_azure_monitor(logger_name=...)).
+TRACE_LOGGER: Final = "mlops.drift.telemetry"
+
+OVERALL_KEYS: Final = ("n_features", "n_drifted_features", "share_drifted_features", "dataset_drift")
+FEATURE_KEYS: Final = ("feature_name", "drift_score", "drift_detected", "stattest_name", "threshold")
+
+LOCAL_FILE_ENV: Final = "LOCAL_TELEMETRY_FILE"
+CONNECTION_STRING_ENV: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+
+log = logging.getLogger(__name__)
+
+
+class TelemetryContractError(ValueError):
+    """A message or local record does not satisfy the contract."""
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature_name: str
+    drift_score: float
+    drift_detected: bool
+    stattest_name: str
+    threshold: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feature_name": self.feature_name,
+            "drift_score": float(self.drift_score) if math.isfinite(self.drift_score) else None,
+            "drift_detected": bool(self.drift_detected),
+            "stattest_name": self.stattest_name,
+            "threshold": float(self.threshold),
+        }
+
+
+@dataclass(frozen=True)
+class OverallDrift:
+    n_features: int
+    n_drifted_features: int
+    share_drifted_features: float
+    dataset_drift: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n_features": int(self.n_features),
+            "n_drifted_features": int(self.n_drifted_features),
+            "share_drifted_features": float(self.share_drifted_features),
+            "dataset_drift": bool(self.dataset_drift),
+        }
+
+
+@dataclass(frozen=True)
+class DriftMessage:
+    """One parsed trace message."""
+
+    model_name: str
+    model_version: str
+    type: str
+    data: Any  # OverallDrift | list[FeatureDrift] | FeatureDrift (prediction)
+
+    def text(self) -> str:
+        if isinstance(self.data, OverallDrift | FeatureDrift):
+            data: Any = self.data.as_dict()
+        else:
+            data = [item.as_dict() for item in self.data]
+        return json.dumps(
+            {"model_name": self.model_name, "model_version": self.model_version, "type": self.type, "data": data},
+            sort_keys=False,
+        )
+
+
+def overall_message(model_name: str, model_version: str, overall: OverallDrift) -> DriftMessage:
+    return DriftMessage(model_name, str(model_version), OVERALL, overall)
+
+
+def feature_message(model_name: str, model_version: str, features: Sequence[FeatureDrift]) -> DriftMessage:
+    return DriftMessage(model_name, str(model_version), FEATURE, list(features))
+
+
+def prediction_message(model_name: str, model_version: str, prediction: FeatureDrift) -> DriftMessage:
+    return DriftMessage(model_name, str(model_version), PREDICTION, prediction)
+
+
+def _feature(item: Any, where: str) -> FeatureDrift:
+    if not isinstance(item, dict):
+        raise TelemetryContractError(f"{where}: expected an object")
+    missing = [k for k in FEATURE_KEYS if k not in item]
+    if missing:
+        raise TelemetryContractError(f"{where}: missing {', '.join(missing)}")
+    if not isinstance(item["drift_detected"], bool):
+        raise TelemetryContractError(f"{where}.drift_detected: expected a boolean")
+    try:
+        return FeatureDrift(
+            feature_name=str(item["feature_name"]),
+            drift_score=math.nan if item["drift_score"] is None else float(item["drift_score"]),
+            drift_detected=item["drift_detected"],
+            stattest_name=str(item["stattest_name"]),
+            threshold=float(item["threshold"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise TelemetryContractError(f"{where}: {exc}") from None
+
+
+def parse_message(text: str) -> DriftMessage | None:
+    """The drift message in ``text``; None when ``text`` is not a drift message at all (another trace).
+
+    Raises :class:`TelemetryContractError` when it claims to be one (a known ``type``) but is malformed.
+    """
+    try:
+        obj = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(obj, dict) or obj.get("type") not in MESSAGE_TYPES:
+        return None
+    kind = obj["type"]
+    for key in ("model_name", "model_version", "data"):
+        if key not in obj:
+            raise TelemetryContractError(f"{kind}: missing {key}")
+    data = obj["data"]
+    if kind == OVERALL:
+        if not isinstance(data, dict):
+            raise TelemetryContractError(f"{kind}.data: expected an object")
+        missing = [k for k in OVERALL_KEYS if k not in data]
+        if missing:
+            raise TelemetryContractError(f"{kind}.data: missing {', '.join(missing)}")
+        if not isinstance(data["dataset_drift"], bool):
+            raise TelemetryContractError(f"{kind}.data.dataset_drift: expected a boolean")
+        parsed: Any = OverallDrift(
+            n_features=int(data["n_features"]),
+            n_drifted_features=int(data["n_drifted_features"]),
+            share_drifted_features=float(data["share_drifted_features"]),
+            dataset_drift=data["dataset_drift"],
+        )
+    elif kind == FEATURE:
+        if not isinstance(data, list):
+            raise TelemetryContractError(f"{kind}.data: expected a list")
+        parsed = [_feature(item, f"{kind}.data[{i}]") for i, item in enumerate(data)]
+    else:
+        parsed = _feature(data, f"{kind}.data")
+    return DriftMessage(str(obj["model_name"]), str(obj["model_version"]), kind, parsed)
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+def metric_points(
+    model_name: str, model_version: str, overall: OverallDrift, features: Sequence[FeatureDrift]
+) -> list[MetricPoint]:
+    base = {"model_name": model_name, "model_version": str(model_version)}
+    points = [MetricPoint(METRIC_SHARE, float(overall.share_drifted_features), base)]
+    points += [
+        MetricPoint(METRIC_FEATURE_SCORE, float(f.drift_score), {**base, "feature": f.feature_name})
+        for f in features
+        if math.isfinite(f.drift_score)
+    ]
+    return points
+
+
+# --- sinks ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TelemetryBatch:
+    """What one drift run sends: its trace messages and metric points, plus run context dimensions."""
+
+    messages: Sequence[DriftMessage]
+    metrics: Sequence[MetricPoint]
+    context: Mapping[str, str] = field(default_factory=dict)  # run_id, window_start, window_end, ...
+
+
+def local_telemetry_path(env: Mapping[str, str] | None = None) -> Path:
+    """``LOCAL_TELEMETRY_FILE``, else ``<LOCAL_STATE_DIR or .local>/telemetry/drift.jsonl``."""
+    env = os.environ if env is None else env
+    explicit = (env.get(LOCAL_FILE_ENV) or "").strip()
+    if explicit:
+        return Path(explicit)
+    return Path((env.get("LOCAL_STATE_DIR") or "").strip() or ".local") / "telemetry" / "drift.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def local_records(batch: TelemetryBatch, timestamp: str | None = None) -> list[dict[str, Any]]:
+    """The JSON Lines records of ``batch`` (App Insights row shape)."""
+    ts = timestamp or _now()
+    records: list[dict[str, Any]] = [
+        {"timestamp": ts, "itemType": "trace", "message": m.text(), "customDimensions": dict(batch.context)}
+        for m in batch.messages
+    ]
+    records += [
+        {
+            "timestamp": ts,
+            "itemType": "customMetric",
+            "name": p.name,
+            "value": p.value,
+            "customDimensions": dict(p.dimensions),
+        }
+        for p in batch.metrics
+    ]
+    return records
+
+
+def write_local(path: Path, batch: TelemetryBatch) -> int:
+    """Append ``batch`` to the local telemetry file (created with its folder); returns the records written.
+
+    One ``write`` of whole lines, flushed and fsynced: a reader never sees half a run.
+    """
+    records = local_records(batch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return len(records)
+
+
+def read_local(path: Path) -> list[dict[str, Any]]:
+    """All records of the local telemetry file, oldest first ([] when it does not exist).
+
+    A line that is not a JSON object raises :class:`TelemetryContractError` naming the line number.
+    """
+    if not path.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise TelemetryContractError(f"{path}:{number}: not JSON ({exc})") from None
+            if not isinstance(record, dict) or record.get("itemType") not in ("trace", "customMetric"):
+                raise TelemetryContractError(f"{path}:{number}: not a trace or customMetric record")
+            out.append(record)
+    return out
+
+
+def drift_messages(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, DriftMessage]]:
+    """``(timestamp, message)`` of every drift trace among local records (other traces are skipped)."""
+    out: list[tuple[str, DriftMessage]] = []
+    for record in records:
+        if record.get("itemType") != "trace":
+            continue
+        message = parse_message(str(record.get("message", "")))
+        if message is not None:
+            out.append((str(record.get("timestamp", "")), message))
+    return out
+
+
+def send_to_azure_monitor(connection_string: str, batch: TelemetryBatch) -> None:
+    """Send ``batch`` with azure-monitor-opentelemetry and flush before returning.
+
+    Traces: records of the :data:`TRACE_LOGGER` logger (message = the contract's JSON, run context as
+    ``customDimensions``). Metrics: one histogram record per point (App Insights ``customMetrics``:
+    ``value`` = sum = the figure, ``valueCount`` = 1). Providers are force-flushed, then shut down, so a
+    short-lived job loses nothing.
+    """
+    from azure.monitor.opentelemetry import configure_azure_monitor
+    from opentelemetry import metrics
+    from opentelemetry._logs import get_logger_provider
+
+    configure_azure_monitor(
+        connection_string=connection_string,
+        logger_name=TRACE_LOGGER,
+        enable_live_metrics=False,
+        enable_performance_counters=False,
+        disable_offline_storage=True,  # a job's node goes away: nothing would ever retry stored files
+        instrumentation_options={name: {"enabled": False} for name in _INSTRUMENTATIONS},
+    )
+    trace_logger = logging.getLogger(TRACE_LOGGER)
+    trace_logger.setLevel(logging.INFO)
+    trace_logger.propagate = False  # the message goes to App Insights, not twice to the console
+    for message in batch.messages:
+        trace_logger.info(message.text(), extra=dict(batch.context))
+
+    meter = metrics.get_meter(METRIC_NAMESPACE)
+    instruments: dict[str, Any] = {}
+    for point in batch.metrics:
+        if point.name not in instruments:
+            instruments[point.name] = meter.create_histogram(point.name)
+        instruments[point.name].record(point.value, attributes=dict(point.dimensions))
+
+    meter_provider = metrics.get_meter_provider()
+    logger_provider = get_logger_provider()
+    ok = True
+    for provider in (logger_provider, meter_provider):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None and flush(30_000) is False:
+            ok = False
+    for provider in (logger_provider, meter_provider):
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    if not ok:
+        raise RuntimeError("Application Insights export did not finish within 30 s")
+
+
+_INSTRUMENTATIONS = (
+    "azure_sdk",
+    "django",
+    "fastapi",
+    "flask",
+    "psycopg2",
+    "requests",
+    "urllib",
+    "urllib3",
+)
+
+
+def emit(batch: TelemetryBatch, env: Mapping[str, str] | None = None) -> str:
+    """Send ``batch`` to Application Insights when a connection string is set, else to the local file.
+
+    Returns where it went (``"azure_monitor"`` or the local file path) for the run's log.
+    """
+    env = os.environ if env is None else env
+    connection_string = (env.get(CONNECTION_STRING_ENV) or "").strip()
+    if connection_string:
+        send_to_azure_monitor(connection_string, batch)
+        return "azure_monitor"
+    path = local_telemetry_path(env)
+    write_local(path, batch)
+    return str(path)

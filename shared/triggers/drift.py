@@ -1,0 +1,122 @@
+"""`submit_drift_job` (timer, %DRIFT_SCHEDULE%) and `submit_drift_job_http` (POST /api/drift/jobs).
+
+Both call :class:`shared.services.drift.DriftService`. HTTP status codes:
+
+| outcome | status |
+| --- | --- |
+| job submitted | 202 with the job name |
+| same model version and window again: the first job's name / first request still submitting | 200 / 202 |
+| no exported data in the window, or no new data since the last job (nothing submitted) | 200 with the reason |
+| not JSON, unknown field, bad date, end not after start or in the future, unknown version | 400 naming the field |
+| no registered model | 404 |
+| the model has no training-data tag | 422 |
+| Azure ML (or the state store) throttling or unavailable | 503 with Retry-After |
+| the platform refused the job | 502 |
+| a setting missing or malformed | 500 naming the setting |
+
+The timer logs one line per run with the decision. A transient failure is raised so the host retries the
+run (retry policy below) instead of skipping a day.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.context import AppContext, get_context
+from shared.payloads import PayloadError
+from shared.payloads.drift import DriftJobRequest, parse_drift_request
+from shared.ports import PlatformError, TransientError
+from shared.services.drift import (
+    DUPLICATE,
+    NO_MODEL,
+    NO_REFERENCE,
+    SUBMITTED,
+    DriftConfig,
+    DriftOutcome,
+    DriftService,
+)
+from shared.settings import SettingsError
+from shared.triggers.http import error_response, json_response
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 60
+
+
+def drift_service(context: AppContext) -> DriftService:
+    export = context.export_writer()
+    url = getattr(export, "url", None)
+    if not url:
+        raise PlatformError("the export writer has no container URL to pass to the drift pipeline")
+    return DriftService(
+        context.state_store(),
+        registry=context.model_registry,
+        platform=context.job_platform,
+        export=export,
+        export_url=str(url),
+        config=DriftConfig.from_settings(context.settings),
+    )
+
+
+@bp.function_name("submit_drift_job")
+@bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@bp.retry(strategy="exponential_backoff", max_retry_count="3", minimum_interval="00:01:00", maximum_interval="00:10:00")
+def submit_drift_job(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.info("submit_drift_job: the timer is past due; submitting for the current window")
+    try:
+        outcome = drift_service(get_context()).submit(DriftJobRequest(), trigger="timer")
+    except SettingsError as exc:
+        log.error("submit_drift_job: configuration error, nothing submitted: %s", exc)
+        return
+    except TransientError as exc:
+        log.warning("submit_drift_job: temporarily unavailable, nothing submitted (the host retries): %s", exc)
+        raise
+    except PlatformError as exc:
+        log.error("submit_drift_job: the ML platform refused the drift job: %s", exc)
+        return
+    log.info(
+        "submit_drift_job: %s job=%s model=%s:%s window=[%s, %s) %s",
+        outcome.decision,
+        outcome.job_name,
+        outcome.model_name,
+        outcome.model_version,
+        outcome.window_start.isoformat(),
+        outcome.window_end.isoformat(),
+        outcome.message,
+    )
+
+
+@bp.function_name("submit_drift_job_http")
+@bp.route(route="drift/jobs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def submit_drift_job_http(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        request = parse_drift_request(req.get_body())
+        outcome = drift_service(get_context()).submit(request, trigger="http")
+    except PayloadError as exc:
+        return error_response(400, str(exc), field=exc.field)
+    except SettingsError as exc:
+        log.error("submit_drift_job_http: configuration error: %s", exc)
+        return error_response(500, str(exc), setting=exc.name)
+    except TransientError as exc:
+        body = {"error": f"temporarily unavailable, nothing was submitted; retry later: {exc}"}
+        return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except PlatformError as exc:
+        return error_response(502, f"the ML platform refused the drift job: {exc}")
+    except Exception:  # a bug: answer with JSON and keep the stack trace in the log
+        log.exception("submit_drift_job_http: unexpected error")
+        return error_response(500, "internal error; see the function's log")
+    return json_response(_status(outcome), outcome.body())
+
+
+def _status(outcome: DriftOutcome) -> int:
+    if outcome.decision == SUBMITTED or (outcome.decision == DUPLICATE and outcome.in_progress):
+        return 202
+    if outcome.decision == NO_MODEL:
+        return 404
+    if outcome.decision == NO_REFERENCE:
+        return 422
+    return 200
