@@ -23,7 +23,7 @@ from shared.services import state_keys
 from shared.services.export import ExportConfig, ExportPorts, run_export
 from shared.settings import Settings
 from shared.triggers import export
-from tests.unit.test_export_fakes import MODEL, FakeLogSource, exported_keys, quarantined, traffic
+from tests.unit.test_export_fakes import FakeLogSource, export_config, exported_keys, quarantined, traffic
 
 pytestmark = pytest.mark.azurite
 
@@ -131,19 +131,7 @@ T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def _config(**overrides: Any) -> ExportConfig:
-    values: dict[str, Any] = {
-        "model": MODEL,
-        "endpoint": "credit-default",
-        "prefix": "inference",
-        "quarantine_prefix": "quarantine",
-        "ingestion_delay": timedelta(minutes=10),
-        "window": timedelta(hours=1),
-        "initial_lookback": timedelta(hours=4),
-        "time_budget": timedelta(minutes=4),
-        "max_rows": 400_000,
-    }
-    values.update(overrides)
-    return ExportConfig(**values)
+    return export_config(**{"initial_lookback": timedelta(hours=4), **overrides})
 
 
 @pytest.mark.slow

@@ -20,8 +20,26 @@ from typing import Any
 from ml_assets.src.console_log import format_lines
 from ml_assets.src.schema import CATEGORIES, FEATURES, NUMERIC
 from shared.ports import LogQueryResult, LogRow, LogVolume, NotFoundError
+from shared.services.export import ExportConfig
 
 MODEL = "credit-default"
+
+
+def export_config(**overrides: Any) -> ExportConfig:
+    """The export configuration the tests use (the settings' defaults, a few hours of look-back)."""
+    values: dict[str, Any] = {
+        "model": MODEL,
+        "endpoint": "credit-default",
+        "prefix": "inference",
+        "quarantine_prefix": "quarantine",
+        "ingestion_delay": timedelta(minutes=10),
+        "window": timedelta(hours=1),
+        "initial_lookback": timedelta(hours=5),
+        "time_budget": timedelta(minutes=4),
+        "max_rows": 400_000,
+    }
+    values.update(overrides)
+    return ExportConfig(**values)
 
 
 def record(rng: random.Random) -> list[Any]:

@@ -15,13 +15,14 @@ from ml_assets.src.console_log import format_lines
 from ml_assets.src.schema import FEATURES
 from shared.ports import LogRow, PlatformError
 from shared.services import state_keys
-from shared.services.export import ExportConfig, ExportPorts, ExportWindowError, run_export
+from shared.services.export import ExportPorts, ExportWindowError, run_export
 from shared.services.export_records import SCHEMA
 from tests.fakes.memory_state_store import MemoryStateStore
 from tests.unit.test_export_fakes import (
     MODEL,
     FakeLogSource,
     MemoryWriter,
+    export_config,
     exported_keys,
     quarantined,
     record,
@@ -32,20 +33,7 @@ NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 T0 = datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC)
 
 
-def config(**overrides: object) -> ExportConfig:
-    values: dict[str, object] = {
-        "model": MODEL,
-        "endpoint": "credit-default",
-        "prefix": "inference",
-        "quarantine_prefix": "quarantine",
-        "ingestion_delay": timedelta(minutes=10),
-        "window": timedelta(hours=1),
-        "initial_lookback": timedelta(hours=5),
-        "time_budget": timedelta(minutes=4),
-        "max_rows": 400_000,
-    }
-    values.update(overrides)
-    return ExportConfig(**values)  # type: ignore[arg-type]
+config = export_config
 
 
 def ports(source: FakeLogSource) -> ExportPorts:
