@@ -286,20 +286,6 @@ class RequestAssembler:
 
 
 def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request:
-    if len(parts) == 1:  # most requests: one complete line (the general path below accepts exactly these)
-        ((key, (line, _)),) = parts.items()
-        if key == 1 == line.parts and line.first_record == 0 and len(line.rows) == line.n_records:
-            return Request(
-                request_id=request_id,
-                model_name=line.model_name,
-                model_version=line.model_version,
-                deployment=line.deployment,
-                time=line.time,
-                columns=line.columns,
-                rows=line.rows,
-                predictions=line.predictions,
-                unknown_categories=line.unknown_categories,
-            )
     if any(k < 1 for k in parts):
         raise ConsoleLogError(f"request {request_id}: two different lines claim the same part")
     lines = [line for _, (line, _) in sorted(parts.items())]
