@@ -265,7 +265,7 @@ class DriftService:
                 message=f"no exported inference data for {model_name}:{version} in [{_iso(start)}, {_iso(end)})",
             )
 
-        covered_by = self._covered_by_last_job(model_name, version, blobs)
+        covered_by = self._covered_by_last_job(model_name, version, blobs, start, end)
         if covered_by is not None:
             return outcome(
                 NO_NEW_DATA,
@@ -392,9 +392,20 @@ class DriftService:
                 selected.append(name)
         return sorted(selected)
 
-    def _covered_by_last_job(self, model: str, version: str, blobs: list[str]) -> dict[str, Any] | None:
+    def _covered_by_last_job(
+        self, model: str, version: str, blobs: list[str], start: datetime, end: datetime
+    ) -> dict[str, Any] | None:
+        """The last job's record when it already compared this data: the same blobs or a superset, *and* a
+        window that contains ``[start, end)`` (another window over the same files selects other rows)."""
         last = self._store.get(last_key(model, version))
         if last is None or not set(blobs) <= set(last.data.get("blobs", [])):
+            return None
+        try:
+            last_start = datetime.fromisoformat(str(last.data["window_start"]).replace("Z", "+00:00"))
+            last_end = datetime.fromisoformat(str(last.data["window_end"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            return None
+        if not (last_start <= start and end <= last_end):
             return None
         job_name = last.data.get("job_name")
         if job_name:

@@ -299,6 +299,16 @@ def test_no_new_data_since_the_last_job_submits_nothing(app_context, platform, r
     assert len(platform.requests) == 2
 
 
+def test_another_window_over_the_same_files_is_new_data(app_context, platform, registry):
+    export_blob(app_context, hour(-3))
+    half = hour(-3) + timedelta(minutes=30)
+    assert post({"window_start": iso(hour(-3)), "window_end": iso(half)}).status_code == 202
+    # the second half of the same hour file: other rows, so a job of its own
+    resp = post({"window_start": iso(half), "window_end": iso(hour(-2))})
+    assert resp.status_code == 202, body_of(resp)
+    assert len(platform.requests) == 2
+
+
 def test_data_of_a_failed_job_counts_as_new(app_context, platform, registry):
     export_blob(app_context, hour(-3))
     post({"window_start": iso(hour(-6)), "window_end": iso(hour(-1))})
