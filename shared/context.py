@@ -19,7 +19,7 @@ from shared.ports import (
     ModelRegistry,
     StateStore,
 )
-from shared.settings import Settings, SettingsError, get_settings
+from shared.settings import Settings, get_settings
 
 
 @dataclass
@@ -86,12 +86,9 @@ class AppContext:
 
     def _build_job_platform(self) -> JobPlatform:
         if self.settings.mode == "local":
-            raise SettingsError(
-                "MLOPS_MODE",
-                "is 'local', but the local ML platform (pipeline steps as subprocesses) arrives with the "
-                "local-mode issue and is not available yet",
-                "azure",
-            )
+            from shared.local.jobs import LocalJobPlatform
+
+            return LocalJobPlatform.from_settings(self.settings)
         from shared.azure.ml_jobs import AzureMLJobPlatform
 
         return AzureMLJobPlatform.from_settings(self.settings)
@@ -101,12 +98,10 @@ class AppContext:
 
     def _build_endpoint_platform(self) -> EndpointPlatform:
         if self.settings.mode == "local":
-            raise SettingsError(
-                "MLOPS_MODE",
-                "is 'local', but the local endpoint platform (deployments as azmlinfsrv processes) arrives "
-                "with the local-mode issue and is not available yet",
-                "azure",
-            )
+            # Deployments are azmlinfsrv processes owned by this object: close() (or atexit) stops them.
+            from shared.local.endpoints import LocalEndpointPlatform
+
+            return LocalEndpointPlatform.from_settings(self.settings)
         from shared.azure.endpoints import AzureEndpointPlatform
 
         return AzureEndpointPlatform.from_settings(self.settings)

@@ -12,10 +12,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .evaluate import DECISION_FILE
+from .local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
 from .local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .model import find_mlmodel_dir
 
@@ -61,6 +63,32 @@ def build_tags(decision: dict[str, Any], *, training_data: str, pipeline_job: st
     return tags
 
 
+def pin_local_training_data(asset: str, env: Mapping[str, str] | None = None) -> str:
+    """Local mode: ``name@latest`` → ``name:<version>``, so the model records the exact data it was trained on.
+
+    The version is the one the pipeline job resolved its data inputs to at submission (from the local job record,
+    like Azure ML's pipeline context), else the latest local data asset version. Anything else is returned as is;
+    an unresolvable reference too, with a warning (the tags are informative: registration must not fail on them).
+    """
+    env = os.environ if env is None else env
+    text = asset.strip()
+    if not text.endswith("@latest"):
+        return asset
+    state_dir = env.get("LOCAL_STATE_DIR", ".local")
+    try:
+        name, _ = parse_ref(text)
+        version = pinned_version(state_dir, env.get("MLOPS_PIPELINE_JOB_NAME", ""), name)
+        if version is None:
+            latest = LocalDataAssets(data_assets_root(state_dir)).latest(name)
+            if latest is None:
+                raise DataAssetError(f"no version of data asset {name} in {data_assets_root(state_dir)}")
+            version = latest.version
+    except DataAssetError as exc:
+        print(f"register: warning: training data {asset!r} not resolved to a version, tagged as given ({exc})")
+        return asset
+    return f"{name}:{version}"
+
+
 def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     out = Path(args.registration)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +109,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     if mode == "local":
         tags = build_tags(
             decision,
-            training_data=args.training_data_asset,
+            training_data=pin_local_training_data(args.training_data_asset),
             pipeline_job=os.environ.get("MLOPS_PIPELINE_JOB_NAME", ""),
             git_commit=args.git_commit or os.environ.get("GIT_COMMIT", ""),
         )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,31 +14,38 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/demo", help="folder for the demo's artefacts")
+    parser.add_argument("--state-dir", default=None, help="keep the local platform's state here (default: temporary)")
+    parser.add_argument("--requests", type=int, default=150, help="requests per traffic phase")
+    parser.add_argument("--train-rows", type=int, default=6000, help="rows of synthetic training data")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """What exists of the local loop so far: Azurite, the state store and the `status` function."""
-    import azure.functions as func
+    """The whole local loop: train → deploy → traffic → export → drift → alert → retrain → rollout."""
+    import signal
 
-    from shared.context import AppContext, use_context
-    from shared.local.azurite import Azurite
-    from shared.settings import Settings
-    from shared.triggers import status
+    from shared.local.demo import DemoConfig, DemoError, run_demo
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, Azurite(location=Path(tmp)) as azurite:
-        print(f"[demo] Azurite (blob) listening at {azurite.blob_endpoint}")
-        use_context(AppContext(settings=Settings({"STORAGE_CONNECTION_STRING": azurite.connection_string})))
-        handler = status.status.build().get_user_function()
-        resp = handler(func.HttpRequest(method="GET", url="http://localhost/api/status", body=b""))
-        body = json.loads(resp.get_body())
-        print(f"[demo] GET /api/status -> {resp.status_code}: {json.dumps(body)}")
-        (out / "status.json").write_text(json.dumps(body, indent=2))
-    print(f"[demo] Azurite stopped; wrote {out / 'status.json'} in {time.monotonic() - started:.1f}s")
-    print("[demo] The full loop (train → deploy → traffic → export → drift → alert → retrain → rollout)")
-    print("[demo] is not built yet: it arrives with the local-mode issue. Only the foundation ran.")
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    config = DemoConfig(
+        out=Path(args.out),
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        requests_per_phase=args.requests,
+        train_rows=args.train_rows,
+    )
+    if config.requests_per_phase < 20 or config.train_rows < 1000:
+        print("error: --requests must be at least 20 and --train-rows at least 1000", file=sys.stderr)
+        return 2
+    try:
+        run_demo(config)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo interrupted; every process it started was stopped", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -7,7 +7,9 @@ runs with the component's code folder as working directory and ``MLOPS_MODE=loca
 ``MLOPS_PIPELINE_JOB_NAME`` in its environment, and streams its output prefixed with ``[step]``. The first failing
 step stops the run with its exit code. The last line printed is a JSON summary.
 
-Python API: :func:`run_pipeline` (the local ML platform submits pipelines through it).
+Python API: :func:`plan_pipeline` (load and check a YAML into a JSON-serialisable :class:`PipelinePlan`),
+:func:`check_pipeline` (check a plan's inputs), :func:`run_pipeline` (run a YAML or a plan; the local job platform
+plans at submission and its job processes run the plan without importing azure-ai-ml again).
 CLI: ``python -m shared.local pipeline PIPELINE_YAML --input NAME=VALUE ... --workdir DIR``.
 """
 
@@ -88,13 +90,98 @@ class PipelineRunResult:
         return doc
 
 
+@dataclass(frozen=True)
+class _InputSpec:
+    type: str
+    default: Any = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class _Component:
+    """What the runner needs of a command component (no azure-ai-ml object, so a plan serialises to JSON)."""
+
+    command: str
+    inputs: dict[str, _InputSpec]
+    outputs: list[str]
+    environment_variables: dict[str, str]
+
+
 @dataclass
 class _Step:
     name: str
-    component: Any
+    component: _Component
     code_dir: Path
-    bindings: dict[str, Any]  # input name → literal/path, or ("output", step, name)
+    bindings: dict[str, Any]  # input name → literal/path, ("input", parent input) or ("output", step, name)
     depends_on: set[str]
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.component
+        return {
+            "name": self.name,
+            "command": c.command,
+            "inputs": {n: {"type": i.type, "default": i.default, "optional": i.optional} for n, i in c.inputs.items()},
+            "outputs": list(c.outputs),
+            "environment_variables": dict(c.environment_variables),
+            "code_dir": str(self.code_dir),
+            "bindings": {n: list(v) if isinstance(v, tuple) else v for n, v in self.bindings.items()},
+            "depends_on": sorted(self.depends_on),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> _Step:
+        component = _Component(
+            command=str(doc["command"]),
+            inputs={
+                n: _InputSpec(str(i["type"]), i.get("default"), bool(i.get("optional")))
+                for n, i in doc["inputs"].items()
+            },
+            outputs=[str(o) for o in doc["outputs"]],
+            environment_variables={str(k): str(v) for k, v in doc.get("environment_variables", {}).items()},
+        )
+        bindings = {n: tuple(v) if isinstance(v, list) else v for n, v in doc["bindings"].items()}
+        return cls(str(doc["name"]), component, Path(doc["code_dir"]), bindings, set(doc["depends_on"]))
+
+
+@dataclass
+class PipelinePlan:
+    """A pipeline YAML loaded (validated by azure-ai-ml) and reduced to what the runner needs, in run order.
+
+    JSON-serialisable (:meth:`to_json` / :meth:`from_json`), so a process can run a plan made elsewhere without
+    importing azure-ai-ml again (the local job platform's job processes do). Inputs are bound when it runs.
+    """
+
+    source: str
+    display_name: str | None
+    tags: dict[str, str]
+    inputs: dict[str, Any]  # declared pipeline inputs → their YAML value (path or literal)
+    input_types: dict[str, str | None]  # declared pipeline inputs → data type (uri_folder, …), None for literals
+    steps: list[_Step]
+
+    @property
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "display_name": self.display_name,
+            "tags": dict(self.tags),
+            "inputs": dict(self.inputs),
+            "input_types": dict(self.input_types),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PipelinePlan:
+        return cls(
+            source=str(doc["source"]),
+            display_name=doc.get("display_name"),
+            tags={str(k): str(v) for k, v in (doc.get("tags") or {}).items()},
+            inputs=dict(doc["inputs"]),
+            input_types=dict(doc.get("input_types") or {}),
+            steps=[_Step.from_json(s) for s in doc["steps"]],
+        )
 
 
 def parse_input_overrides(items: list[str]) -> dict[str, str]:
@@ -143,12 +230,40 @@ def _component_source(component: Any) -> Path:
     raise PipelineError(f"component {getattr(component, 'name', '?')}: only components from YAML files are supported")
 
 
-def _plan(job: Any, overrides: Mapping[str, str]) -> tuple[list[_Step], dict[str, Any]]:
-    parent_values: dict[str, Any] = {name: _raw(value) for name, value in job.inputs.items()}
-    unknown = sorted(set(overrides) - set(parent_values))
-    if unknown:
-        raise PipelineError(f"--input {unknown[0]}: the pipeline has no such input (it has {', '.join(parent_values)})")
-    parent_values.update(overrides)
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _component(component: Any) -> _Component:
+    inputs = {
+        str(name): _InputSpec(
+            str(getattr(spec, "type", "string")),
+            _jsonable(getattr(spec, "default", None)),
+            bool(getattr(spec, "optional", False)),
+        )
+        for name, spec in component.inputs.items()
+    }
+    return _Component(
+        command=str(component.command),
+        inputs=inputs,
+        outputs=[str(o) for o in component.outputs],
+        environment_variables={
+            str(k): str(v) for k, v in (getattr(component, "environment_variables", None) or {}).items()
+        },
+    )
+
+
+def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
+    """The plan of a pipeline YAML (or of a job :func:`load_pipeline` returned). Raises PipelineError for a YAML
+    that does not load, a step that is not a command step from a YAML component, a missing code folder, a cycle."""
+    job = load_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+    declared: dict[str, Any] = {name: _jsonable(_raw(value)) for name, value in job.inputs.items()}
+    types: dict[str, str | None] = {}
+    for name, value in job.inputs.items():
+        kind = getattr(getattr(value, "_data", value), "type", None)
+        types[name] = str(kind) if kind in PATH_TYPES else None
     steps: dict[str, _Step] = {}
     for name, node in job.jobs.items():
         node_type = getattr(node, "type", "")
@@ -167,18 +282,53 @@ def _plan(job: Any, overrides: Mapping[str, str]) -> tuple[list[_Step], dict[str
         for input_name, value in node.inputs.items():
             raw = _raw(value)
             if isinstance(raw, str) and (m := _PARENT_INPUT.match(raw)):
-                bindings[input_name] = parent_values.get(m.group(1))
+                bindings[input_name] = ("input", m.group(1))
             elif isinstance(raw, str) and (m := _PARENT_OUTPUT.match(raw)):
                 bindings[input_name] = ("output", m.group(1), m.group(2))
                 depends.add(m.group(1))
             else:
-                bindings[input_name] = raw
-        steps[name] = _Step(name, component, code_dir, bindings, depends)
+                bindings[input_name] = _jsonable(raw)
+        steps[name] = _Step(name, _component(component), code_dir, bindings, depends)
     for step in steps.values():
         for dep in step.depends_on:
             if dep not in steps:
                 raise PipelineError(f"step {step.name}: depends on unknown step {dep!r}")
-    return _toposort(steps), parent_values
+    source = getattr(job, "_source_path", None)
+    return PipelinePlan(
+        source=str(Path(source).resolve()) if source else "",
+        display_name=getattr(job, "display_name", None),
+        tags={str(k): str(v) for k, v in (getattr(job, "tags", None) or {}).items()},
+        inputs=declared,
+        input_types=types,
+        steps=_toposort(steps),
+    )
+
+
+def _bind(plan: PipelinePlan, overrides: Mapping[str, Any]) -> list[_Step]:
+    unknown = sorted(set(overrides) - set(plan.inputs))
+    if unknown:
+        raise PipelineError(f"--input {unknown[0]}: the pipeline has no such input (it has {', '.join(plan.inputs)})")
+    values = {**plan.inputs, **{k: str(v) for k, v in overrides.items()}}
+    bound = []
+    for step in plan.steps:
+        bindings = {
+            n: (values.get(v[1]) if isinstance(v, tuple) and v[0] == "input" else v) for n, v in step.bindings.items()
+        }
+        bound.append(_Step(step.name, step.component, step.code_dir, bindings, set(step.depends_on)))
+    return bound
+
+
+def _checked_plan(plan: PipelinePlan, inputs: Mapping[str, Any], base: Path) -> list[_Step]:
+    steps = _bind(plan, inputs)
+    for step in steps:  # every input that does not come from another step is checked before anything runs
+        _resolve_inputs(step, None, base)
+    return steps
+
+
+def check_pipeline(plan: PipelinePlan, inputs: Mapping[str, Any] | None = None, base: str | Path | None = None) -> None:
+    """Check ``plan`` with ``inputs`` as :func:`run_pipeline` does before running anything (unknown inputs, missing
+    values and paths, malformed literals). Raises PipelineError."""
+    _checked_plan(plan, inputs or {}, Path(base) if base is not None else Path.cwd())
 
 
 def _toposort(steps: dict[str, _Step]) -> list[_Step]:
@@ -287,7 +437,7 @@ def _git_commit(cwd: Path) -> str:
 
 
 def run_pipeline(
-    pipeline_yaml: str | Path,
+    pipeline_yaml: str | Path | PipelinePlan,
     inputs: Mapping[str, Any] | None = None,
     workdir: str | Path = ".local/jobs",
     *,
@@ -298,14 +448,12 @@ def run_pipeline(
     on_step: Callable[[StepResult], None] | None = None,
 ) -> PipelineRunResult:
     """Run the pipeline; returns the result (the JSON summary is ``result.summary()``). Raises PipelineError
-    before running anything if the YAML or the inputs are invalid."""
+    before running anything if the YAML or the inputs are invalid. ``on_step`` is called when a step starts
+    (status Running) and when it ends (Completed or Failed, with its exit code and duration)."""
     out = stream if stream is not None else sys.stdout
-    job = load_pipeline(pipeline_yaml)
-    overrides = {k: v for k, v in (inputs or {}).items()}
+    plan = pipeline_yaml if isinstance(pipeline_yaml, PipelinePlan) else plan_pipeline(pipeline_yaml)
     base = Path.cwd()
-    steps, _ = _plan(job, {k: str(v) for k, v in overrides.items()})
-    for step in steps:  # every input that does not come from another step is checked before anything runs
-        _resolve_inputs(step, None, base)
+    steps = _checked_plan(plan, inputs or {}, base)
     name = job_name or f"local-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     root = Path(workdir).resolve() / name
     root.mkdir(parents=True, exist_ok=True)
@@ -320,7 +468,7 @@ def run_pipeline(
         "PYTHONUNBUFFERED": "1",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-    commit = _git_commit(Path(pipeline_yaml).resolve().parent)
+    commit = _git_commit(Path(plan.source).parent if plan.source else Path.cwd())
     if commit and "GIT_COMMIT" not in step_env:
         step_env["GIT_COMMIT"] = commit
     results = {s.name: StepResult(s.name) for s in steps}
@@ -341,15 +489,15 @@ def run_pipeline(
             folder = root / step.name / "outputs" / output_name
             folder.mkdir(parents=True, exist_ok=True)
             output_paths[output_name] = str(folder)
-        command = render_command(str(step.component.command), values, output_paths)
+        command = render_command(step.component.command, values, output_paths)
         result.command = command
         result.outputs = output_paths
         result.status = "Running"
+        if on_step is not None:
+            on_step(result)
         print(f"[{step.name}] $ {command}", file=out, flush=True)
         t0 = time.monotonic()
-        component_env = {
-            str(k): str(v) for k, v in (getattr(step.component, "environment_variables", None) or {}).items()
-        }
+        component_env = dict(step.component.environment_variables)
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=step.code_dir,

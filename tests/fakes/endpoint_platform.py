@@ -1,6 +1,7 @@
 """An in-memory :class:`shared.ports.EndpointPlatform` that enforces Azure ML's rules.
 
-Rules (each violation raises ``PlatformError``, as the service answers 400):
+Rules (each violation raises ``PlatformError``, as the service answers 400; the checks are the ones the local
+endpoint platform applies too, from :mod:`shared.services.endpoint_rules`):
 
 - live traffic sums to 100, or is empty; only to existing, successfully provisioned deployments;
 - mirror traffic: at most 50 % in total, only with live traffic set, never to a deployment with live traffic;
@@ -17,7 +18,6 @@ write). ``invariant_violations`` collects any state that breaks the rules (it mu
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,8 +30,7 @@ from shared.ports import (
     PlatformError,
     TransientError,
 )
-
-_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{1,30}[a-zA-Z0-9]$")
+from shared.services import endpoint_rules
 
 
 class SimulatedCrash(BaseException):
@@ -166,17 +165,13 @@ class FakeEndpointPlatform:
 
     def begin_create_deployment(self, spec: DeploymentSpec) -> None:
         self._enter("begin_create_deployment", spec)
-        if not _NAME.fullmatch(spec.name):
-            raise PlatformError(f"HTTP 400: invalid deployment name {spec.name!r}")
+        endpoint_rules.check_deployment_name(spec.name)
         ep = self._endpoint(spec.endpoint)
         if ep.state != "Succeeded":
             raise TransientError(f"HTTP 409: endpoint {ep.name} is {ep.state}")
         existing = self.deployments.get((spec.endpoint, spec.name))
         if existing is not None:
-            if existing.state == "Deleting":
-                raise TransientError(f"HTTP 409: deployment {spec.name} is being deleted")
-            if existing.spec.model != spec.model:
-                raise PlatformError(f"HTTP 400: deployment {spec.name} exists with model {existing.spec.model}")
+            endpoint_rules.existing_deployment_matches(spec, existing.state, existing.spec.model)
         else:
             behaviour = self.behaviours.get(spec.model_version, Behaviour())
             self.deployments[(spec.endpoint, spec.name)] = _Deployment(spec, "Creating", behaviour.polls)
@@ -226,25 +221,12 @@ class FakeEndpointPlatform:
         ep = self._endpoint(endpoint)
         if ep.state not in ("Succeeded", "Failed"):
             raise TransientError(f"HTTP 409: endpoint {endpoint} is {ep.state}")
-        live = {k: int(v) for k, v in traffic.items() if int(v) > 0}
-        mirrored = {k: int(v) for k, v in (mirror or {}).items() if int(v) > 0}
-        if any(int(v) < 0 or int(v) > 100 for v in [*traffic.values(), *(mirror or {}).values()]):
-            raise PlatformError("HTTP 400: traffic values must be in 0..100")
-        if live and sum(live.values()) != 100:
-            raise PlatformError(f"HTTP 400: traffic must sum to 100, got {sum(live.values())}")
-        for name in [*live, *mirrored]:
+
+        def state_of(name: str) -> str | None:
             dep = self.deployments.get((endpoint, name))
-            if dep is None or dep.state in ("Deleting", "Failed"):
-                raise PlatformError(f"HTTP 400: deployment {name} does not exist or is not usable")
-            if dep.state != "Succeeded":
-                raise PlatformError(f"HTTP 400: deployment {name} is {dep.state}")
-        if mirrored:
-            if not live:
-                raise PlatformError("HTTP 400: mirror traffic needs live traffic")
-            if sum(mirrored.values()) > 50:
-                raise PlatformError("HTTP 400: mirror traffic is at most 50 %")
-            if set(mirrored) & set(live):
-                raise PlatformError("HTTP 400: cannot mirror to a deployment with live traffic")
+            return dep.state if dep is not None else None
+
+        live, mirrored = endpoint_rules.check_traffic(traffic, mirror, state_of)
         ep.traffic, ep.mirror = live, mirrored
         self.traffic_history.append((endpoint, dict(live), dict(mirrored)))
         self._check_invariants()
@@ -256,8 +238,7 @@ class FakeEndpointPlatform:
         dep = self.deployments.get((endpoint, name))
         if dep is None:
             return
-        if ep.traffic.get(name, 0) > 0 or ep.mirror.get(name, 0) > 0:
-            raise PlatformError(f"HTTP 400: deployment {name} has traffic; set it to 0 before deleting")
+        endpoint_rules.check_deletable(name, ep.traffic, ep.mirror)
         if self.delete_polls == 0:
             del self.deployments[(endpoint, name)]
         else:

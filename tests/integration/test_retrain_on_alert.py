@@ -523,7 +523,6 @@ def test_bad_input_is_400_even_when_the_settings_are_broken(storage_env: dict[st
     [
         ({"RETRAIN_COOLDOWN": "6 hours"}, "RETRAIN_COOLDOWN"),
         ({"TRAINING_DATA_ASSET": "credit-default-training"}, "TRAINING_DATA_ASSET"),
-        ({"MLOPS_MODE": "local"}, "MLOPS_MODE"),
         ({"AZURE_RESOURCE_GROUP": "rg", "AML_WORKSPACE_NAME": "ws"}, "AZURE_SUBSCRIPTION_ID"),
     ],
 )

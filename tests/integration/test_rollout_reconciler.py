@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -203,19 +204,34 @@ def test_timer_function_rolls_out_and_status_shows_it(
     assert context.state_store().get(rollout_key(MODEL)) is not None
 
 
-def test_timer_function_in_local_mode_is_idle_without_rollouts_and_names_the_setting_with_one(
-    storage_env: dict[str, str],
+def test_timer_function_in_local_mode_is_idle_without_rollouts_and_uses_the_local_platform_with_one(
+    storage_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from shared.settings import SettingsError
+    from shared.local.endpoints import LocalEndpointPlatform
 
-    context = AppContext(settings=Settings({**storage_env, "MLOPS_MODE": "local"}))
+    env = {**storage_env, "MLOPS_MODE": "local", "LOCAL_STATE_DIR": str(tmp_path), "ROLLOUT_STEP_DWELL": "PT0S"}
+    context = AppContext(settings=Settings(env))
     use_context(context)
     reconcile = rollout_trigger.reconcile_rollouts.build().get_user_function()
     reconcile(_timer())  # nothing recorded: no platform needed, no error
+    assert "endpoint_platform" not in context._built
 
-    Harness(context.state_store()).register("3")
-    with pytest.raises(SettingsError, match="MLOPS_MODE"):
-        reconcile(_timer())
+    Harness(context.state_store()).register("3")  # a version the local registry does not have
+    try:
+        for _ in range(5):
+            reconcile(_timer())
+        platform = context.endpoint_platform()
+        assert isinstance(platform, LocalEndpointPlatform)
+        body = _status()["rollouts"][MODEL]
+        assert body["state"] == "failed"  # provisioning Failed (model not registered), rolled back
+        assert "version 3 is not registered" in json.dumps(body["history"])
+        assert platform.get_endpoint(ENDPOINT) is not None
+        deadline = time.monotonic() + 10  # the failed deployment is deleted in the background
+        while platform.list_deployments(ENDPOINT) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert platform.list_deployments(ENDPOINT) == []
+    finally:
+        context.endpoint_platform().close()  # type: ignore[attr-defined]
 
 
 def test_the_repos_sample_request_passes_the_smoke_check_shape() -> None:

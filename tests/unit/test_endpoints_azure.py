@@ -432,8 +432,7 @@ def test_context_builds_the_azure_platform_lazily_and_names_missing_settings() -
     assert isinstance(AppContext(settings=Settings(env)).model_registry(), AzureModelRegistry)
     with pytest.raises(SettingsError, match="AZURE_SUBSCRIPTION_ID"):
         AppContext(settings=Settings({})).endpoint_platform()
-    with pytest.raises(SettingsError, match="MLOPS_MODE"):
-        AppContext(settings=Settings({**env, "MLOPS_MODE": "local"})).endpoint_platform()
+    # local mode builds shared.local.endpoints.LocalEndpointPlatform: tests/unit/test_local_endpoint_rules.py
 
 
 def test_context_uses_the_local_registry_in_local_mode(tmp_path: Path) -> None:

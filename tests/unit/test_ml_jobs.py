@@ -335,8 +335,12 @@ def test_a_missing_workspace_setting_is_named(missing: str) -> None:
     assert caught.value.name == missing
 
 
-def test_local_mode_says_the_local_platform_is_not_there_yet() -> None:
-    with pytest.raises(SettingsError, match="local-mode issue") as caught:
-        AppContext(settings=Settings({**WORKSPACE, "MLOPS_MODE": "local"})).job_platform()
+def test_local_mode_builds_the_local_job_platform(tmp_path: Path) -> None:
+    from shared.local.jobs import LocalJobPlatform
 
-    assert caught.value.name == "MLOPS_MODE"
+    env = {**WORKSPACE, "MLOPS_MODE": "local", "LOCAL_STATE_DIR": str(tmp_path)}
+    platform = AppContext(settings=Settings(env)).job_platform()
+
+    assert isinstance(platform, LocalJobPlatform) and platform.state_dir == tmp_path.resolve()
+    # the register step's registrations queue ModelRegistered events for deploy_registered_model
+    assert platform.env["MLOPS_LOCAL_REGISTRY_HOOK"] == "shared.local.events:publish_model_registered"

@@ -1,0 +1,286 @@
+"""Local Azure Monitor: the drift alert rule evaluated over the local telemetry file, notifications posted to
+``retrain_on_alert`` as an action group would post them.
+
+The rule is the one the README tells operators to create in Azure (``ml_assets/src/drift_alert_rule.py``: the
+latest ``OverallDriftMetrics`` trace of a model version within the rule's window has
+``share_drifted_features >= threshold``), evaluated by the same code over the JSON Lines file the drift
+component writes in local mode (``drift_telemetry.local_telemetry_path``).
+
+Like a *stateful* log search alert (``autoMitigate``), a breach fires once: the first evaluation that finds a
+breach for a model version creates an alert (a new ``alertId``) and sends ``monitorCondition: Fired``; later
+evaluations that still find it send nothing; once the condition clears, ``Resolved`` is sent with the same
+id. The alert state lives in ``<LOCAL_STATE_DIR>/alerts/<rule>.json``.
+
+Notifications use the common alert schema of a Log Alerts V2 rule (``LogQueryCriteria`` with the rule's KQL).
+Delivery follows the action group's webhook rules: 408/429/503/504 (and a connection failure) are retried,
+anything else is final; what each attempt got is kept in the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml_assets.src.drift_alert_rule import Breach, DriftAlertRule, parse_timestamp
+from ml_assets.src.drift_telemetry import drift_messages, read_local
+
+LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+LOCAL_APP_INSIGHTS = (
+    f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/local/providers/microsoft.insights/components/local"
+)
+RETRIED_STATUSES = frozenset({408, 429, 503, 504})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def common_alert_payload(
+    rule: DriftAlertRule,
+    *,
+    alert_guid: str,
+    condition: str,
+    breach: Breach,
+    fired_at: datetime,
+    resolved_at: datetime | None = None,
+    window_start: datetime,
+    window_end: datetime,
+) -> dict[str, Any]:
+    """A Log Alerts V2 notification in the common alert schema for ``breach`` of ``rule``."""
+    rule_id = (
+        f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/local/providers/microsoft.insights/"
+        f"scheduledqueryrules/{rule.name}"
+    )
+    essentials: dict[str, Any] = {
+        "alertId": f"/subscriptions/{LOCAL_SUBSCRIPTION}/providers/Microsoft.AlertsManagement/alerts/{alert_guid}",
+        "alertRule": rule.name,
+        "alertRuleID": rule_id,
+        "severity": f"Sev{rule.severity}",
+        "signalType": "Log",
+        "monitorCondition": condition,
+        "monitoringService": "Log Alerts V2",
+        "alertTargetIDs": [LOCAL_APP_INSIGHTS],
+        "configurationItems": [LOCAL_APP_INSIGHTS],
+        "originAlertId": alert_guid,
+        "firedDateTime": _iso(fired_at),
+        "description": rule.description,
+        "essentialsVersion": "1.0",
+        "alertContextVersion": "1.0",
+    }
+    if resolved_at is not None:
+        essentials["resolvedDateTime"] = _iso(resolved_at)
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": essentials,
+            "alertContext": {
+                "properties": {"model_name": breach.model_name, "model_version": breach.model_version},
+                "conditionType": "LogQueryCriteria",
+                "condition": {
+                    "windowSize": _duration(rule.window.total_seconds()),
+                    "allOf": [
+                        {
+                            "searchQuery": rule.kql(breach.model_name),
+                            "metricMeasureColumn": None,
+                            "targetResourceTypes": "['microsoft.insights/components']",
+                            "operator": "GreaterThan",
+                            "threshold": "0",
+                            "timeAggregation": "Count",
+                            "dimensions": [
+                                {"name": "model_name", "value": breach.model_name},
+                                {"name": "model_version", "value": breach.model_version},
+                            ],
+                            "metricValue": 1.0,
+                            "failingPeriods": {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1},
+                        }
+                    ],
+                    "windowStartTime": _iso(window_start),
+                    "windowEndTime": _iso(window_end),
+                },
+            },
+            "customProperties": {"share_drifted_features": f"{breach.share_drifted_features:.6f}"},
+        },
+    }
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification sent (or attempted): the alert, and every delivery attempt's status."""
+
+    alert_id: str
+    condition: str  # Fired or Resolved
+    model_name: str
+    model_version: str
+    share_drifted_features: float
+    statuses: tuple[int, ...]
+    response: Mapping[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, Any] = field(default_factory=dict)  # what was posted (the common alert schema)
+
+    @property
+    def accepted(self) -> bool:
+        """The webhook's final answer was a 2xx (a 4xx/5xx other than the retried ones is final too)."""
+        return bool(self.statuses) and 200 <= self.statuses[-1] < 300
+
+
+Poster = Callable[[bytes], tuple[int, bytes]]  # body → (HTTP status, response body); 0 = connection failure
+
+
+class LocalAlertEvaluator:
+    """Evaluates ``rule`` over the local telemetry file and posts notifications with ``post``."""
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        rule: DriftAlertRule,
+        post: Poster,
+        *,
+        telemetry_file: Path | None = None,
+        max_attempts: int = 3,
+        retry_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rule = rule
+        self.post = post
+        self.state_path = Path(state_dir) / "alerts" / f"{rule.name}.json"
+        self.telemetry_file = telemetry_file or Path(state_dir) / "telemetry" / "drift.jsonl"
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.sleep = sleep
+
+    def breaches(self, now: datetime) -> list[Breach]:
+        messages = [(parse_timestamp(ts), m) for ts, m in drift_messages(read_local(self.telemetry_file))]
+        return self.rule.evaluate(messages, now)
+
+    def evaluate(self, now: datetime | None = None) -> list[Notification]:
+        """One evaluation at ``now``: Fired for new breaches, Resolved for cleared ones."""
+        now = now or datetime.now(UTC)
+        state = self._load()
+        active: dict[str, Any] = state.setdefault("active", {})
+        current = {f"{b.model_name}:{b.model_version}": b for b in self.breaches(now)}
+        sent = []
+        for key, breach in current.items():
+            if key in active:
+                continue
+            guid = str(uuid.uuid4())
+            payload = common_alert_payload(
+                self.rule,
+                alert_guid=guid,
+                condition="Fired",
+                breach=breach,
+                fired_at=now,
+                window_start=now - self.rule.window,
+                window_end=now,
+            )
+            active[key] = {"alert_guid": guid, "fired_at": _iso(now), "breach": _breach_json(breach)}
+            sent.append(self._send(payload, breach, "Fired"))
+        for key in [k for k in active if k not in current]:
+            entry = active.pop(key)
+            breach = _breach_from_json(entry["breach"])
+            payload = common_alert_payload(
+                self.rule,
+                alert_guid=entry["alert_guid"],
+                condition="Resolved",
+                breach=breach,
+                fired_at=parse_timestamp(entry["fired_at"]),
+                resolved_at=now,
+                window_start=now - self.rule.window,
+                window_end=now,
+            )
+            sent.append(self._send(payload, breach, "Resolved"))
+        state["evaluated_at"] = _iso(now)
+        state.setdefault("history", []).extend(
+            {"at": _iso(now), "alert_id": n.alert_id, "condition": n.condition, "statuses": list(n.statuses)}
+            for n in sent
+        )
+        self._save(state)
+        return sent
+
+    def _send(self, payload: Mapping[str, Any], breach: Breach, condition: str) -> Notification:
+        body = json.dumps(payload).encode()
+        statuses: list[int] = []
+        response: Mapping[str, Any] = {}
+        for attempt in range(self.max_attempts):
+            status, raw = self.post(body)
+            statuses.append(status)
+            try:
+                response = json.loads(raw) if raw else {}
+            except ValueError:
+                response = {"body": raw.decode(errors="replace")[:500]}
+            if status not in RETRIED_STATUSES and status != 0:
+                break
+            if attempt + 1 < self.max_attempts:
+                self.sleep(self.retry_delay * 2**attempt)
+        return Notification(
+            alert_id=str(payload["data"]["essentials"]["alertId"]),
+            condition=condition,
+            model_name=breach.model_name,
+            model_version=breach.model_version,
+            share_drifted_features=breach.share_drifted_features,
+            statuses=tuple(statuses),
+            response=response,
+            payload=payload,
+        )
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _save(self, state: Mapping[str, Any]) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state, handle, indent=2, sort_keys=True)
+            os.replace(tmp, self.state_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _breach_json(breach: Breach) -> dict[str, Any]:
+    return {
+        "model_name": breach.model_name,
+        "model_version": breach.model_version,
+        "timestamp": _iso(breach.timestamp),
+        "share_drifted_features": breach.share_drifted_features,
+    }
+
+
+def _breach_from_json(doc: Mapping[str, Any]) -> Breach:
+    return Breach(
+        model_name=str(doc["model_name"]),
+        model_version=str(doc["model_version"]),
+        timestamp=parse_timestamp(str(doc["timestamp"])),
+        share_drifted_features=float(doc["share_drifted_features"]),
+    )
+
+
+def handler_poster(handler: Callable[[Any], Any], url: str = "http://localhost/api/alerts/retrain") -> Poster:
+    """A :data:`Poster` that calls the ``retrain_on_alert`` user function with a real ``func.HttpRequest``."""
+    import azure.functions as func
+
+    def post(body: bytes) -> tuple[int, bytes]:
+        request = func.HttpRequest(
+            method="POST", url=url, headers={"Content-Type": "application/json"}, body=body, params={}
+        )
+        response = handler(request)
+        return int(response.status_code), response.get_body() or b""
+
+    return post

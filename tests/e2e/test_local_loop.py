@@ -1,0 +1,117 @@
+"""The whole loop in local mode, end to end, on small data: the same code path as `make demo`.
+
+Train v1 → rollout → normal then drifted traffic → export → drift jobs → the alert fires → one retraining job →
+v2 registered → safe rollout of v2 → v2 serves everything. Each stage's outcome is asserted from the state store
+(Azurite) and from the local platform's own records, not only from what the demo prints.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.local.azurite import Azurite
+from shared.local.demo import DEFAULT_SHIFT, DemoConfig, run_demo
+from shared.services import state_keys
+from shared.services.rollout import rollout_key
+from shared.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loop(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("loop")
+    children_before = {p.pid for p in psutil.Process().children(recursive=True)}
+    stream = io.StringIO()
+    config = DemoConfig(
+        out=root / "out",
+        state_dir=root / "state",
+        storage_connection_string=azurite.connection_string,
+        train_rows=2500,
+        labelled_rows=2000,
+        requests_per_phase=50,
+        final_requests=20,
+        step_dwell_seconds=1,
+        rollout_requests_per_second=20,
+        stage_timeout=180,
+    )
+    record = run_demo(config, stream)
+    leftover = [p for p in psutil.Process().children(recursive=True) if p.pid not in children_before and p.is_running()]
+    return {
+        "record": record,
+        "root": root,
+        "output": stream.getvalue(),
+        "leftover": leftover,
+        "config": config,
+        "connection_string": azurite.connection_string,
+    }
+
+
+def _store(loop: dict):
+    from shared.azure.storage import BlobStateStore
+
+    env = {**loop["record"]["settings"], "STORAGE_CONNECTION_STRING": loop["connection_string"]}
+    assert loop["record"]["settings"]["STORAGE_CONNECTION_STRING"] == "(redacted)"  # no key in run.json
+    return BlobStateStore.from_settings(Settings(env))
+
+
+def test_the_loop_succeeds_and_reports_every_stage(loop: dict) -> None:
+    record = loop["record"]
+    assert record["status"] == "succeeded", loop["output"][-3000:]
+    assert all(stage["ok"] for stage in record["stages"])
+    for artefact in ("run", "timeline", "drift_report"):
+        assert Path(record["artefacts"][artefact]).is_file()
+    assert json.loads(Path(record["artefacts"]["run"]).read_text())["status"] == "succeeded"
+    assert "<html" in Path(record["artefacts"]["drift_report"]).read_text()[:2000].lower()
+
+
+def test_v2_serves_100_percent_at_the_end(loop: dict) -> None:
+    doc = _store(loop).get(rollout_key("credit-default"))
+    assert doc is not None and doc.data["version"] == "2" and doc.data["phase"] == "succeeded"
+    endpoint = json.loads((loop["root"] / "state" / "endpoints" / "credit-default.json").read_text())
+    assert endpoint["traffic"] == {doc.data["deployment"]: 100}
+    # the rollout went through the traffic steps while requests flowed
+    splits = [entry["traffic"] for entry in loop["record"]["traffic"]["live_traffic_over_time"]]
+    assert any(len(split) == 2 for split in splits), splits
+
+
+def test_exactly_one_retraining_job_ran_and_registered_v2(loop: dict) -> None:
+    jobs = [json.loads(p.read_text()) for p in (loop["root"] / "state" / "jobs").glob("*/job.json")]
+    training = [j for j in jobs if "train" in j.get("experiment_name", j.get("experiment", ""))]
+    by_alert = [j for j in training if any("alert" in str(k) for k in j.get("tags", {}))]
+    assert len(training) == 2 and len(by_alert) == 1, [j.get("tags") for j in training]
+    assert all(j["status"] == "Completed" for j in jobs)
+    versions = sorted(p.name for p in (loop["root"] / "state" / "registry" / "credit-default").iterdir())
+    assert versions == ["1", "2"]
+    assert loop["record"]["alert_redelivery"]["job_name"] == loop["record"]["retraining_job"]
+
+
+def test_every_record_sent_was_exported_once(loop: dict) -> None:
+    record = loop["record"]
+    exported = record["exported_records"]
+    assert exported["sent_by_the_demo"] == record["traffic"]["records"] > 0  # every record sent, exactly once
+    assert exported["duplicates"] == 0
+    # the rest are the rollouts' smoke tests (the 2-record sample request): 2 rollouts, 1 + 3 traffic steps
+    assert exported["total"] == exported["sent_by_the_demo"] + exported["smoke_test_records"]
+    assert exported["smoke_test_records"] == 2 * exported["smoke_test_requests"] > 0
+    assert set(exported["by_version"]) == {"1", "2"}
+    watermark = _store(loop).get(state_keys.EXPORT_WATERMARK)
+    assert watermark is not None and watermark.data["totals"]["records"] == exported["total"]
+
+
+def test_drift_is_flagged_on_the_shifted_features_only_in_the_drifted_window(loop: dict) -> None:
+    normal, drifted = loop["record"]["drift"]
+    assert normal["label"] == "normal" and drifted["label"] == "drifted"
+    assert set(DEFAULT_SHIFT) <= set(drifted["drifted_features"])
+    assert drifted["share_drifted_features"] >= loop["config"].drift_share > normal["share_drifted_features"]
+    [alert] = loop["record"]["alerts"]
+    assert alert["condition"] == "Fired" and alert["statuses"] == [202]
+
+
+def test_every_process_the_loop_started_is_stopped(loop: dict) -> None:
+    assert loop["leftover"] == []
