@@ -284,7 +284,10 @@ class Demo:
                 stack.close()
                 record = self._record(status, error, out)
                 (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-                self._timeline(out / "timeline.png")
+                try:
+                    self._timeline(out / "timeline.png")
+                except Exception as exc:  # noqa: BLE001 - a drawing problem must not hide the run's outcome
+                    self.rec.say(f"could not draw the timeline: {exc}")
                 self._summary(record)
         return record
 
