@@ -19,15 +19,14 @@ folder; errors name the reference and what exists.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .local_store import MAX_VERSION_ATTEMPTS, NAME, claim_version_folder, utc_stamp, write_json_atomic
 
 ROOT_DIR = "data-assets"
 METADATA = "metadata.json"
@@ -36,9 +35,7 @@ LATEST = "latest"
 # The local job platform (shared/local/jobs.py) records the data asset versions a job's inputs resolved to
 # under this key of <LOCAL_STATE_DIR>/jobs/<job>/job.json: {"<asset name>": <version>}.
 JOB_RECORD_KEY = "data_assets"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _REF = re.compile(r"^(?:azureml:)?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
-_MAX_ATTEMPTS = 1000
 
 
 class DataAssetError(ValueError):
@@ -82,7 +79,7 @@ def data_assets_root(state_dir: str | Path) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise DataAssetError(f"data asset name {name!r}: expected letters, digits, '-', '_' or '.' (at most 255)")
     return name
 
@@ -134,7 +131,7 @@ class LocalDataAssets:
         """Assets with at least one complete version, sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(c.name for c in self.root.iterdir() if c.is_dir() and _NAME.match(c.name) and self._numbers(c))
+        return sorted(c.name for c in self.root.iterdir() if c.is_dir() and NAME.match(c.name) and self._numbers(c))
 
     def versions(self, name: str) -> list[DataAssetVersion]:
         """Complete versions of ``name``, oldest first."""
@@ -231,23 +228,16 @@ class LocalDataAssets:
             "description": description,
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
             "source": str(source.resolve()),
-            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "created": utc_stamp(),
         }
-        _write_json_atomic(version_dir / METADATA, doc)
+        write_json_atomic(version_dir / METADATA, doc)
         return int(version_dir.name), data
 
     def _claim_version(self, folder: Path) -> Path:
-        numbers = [int(c.name) for c in folder.iterdir() if c.name.isdigit()]
-        candidate = max(numbers, default=0) + 1
-        for _ in range(_MAX_ATTEMPTS):
-            path = folder / str(candidate)
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                candidate += 1
-                continue
-            return path
-        raise DataAssetError(f"could not claim a version folder in {folder} after {_MAX_ATTEMPTS} attempts")
+        claimed = claim_version_folder(folder)
+        if claimed is None:
+            raise DataAssetError(f"could not claim a version folder in {folder} after {MAX_VERSION_ATTEMPTS} attempts")
+        return claimed
 
 
 def pinned_version(state_dir: str | Path, job_name: str, name: str) -> int | None:
@@ -264,16 +254,3 @@ def pinned_version(state_dir: str | Path, job_name: str, name: str) -> int | Non
         return int(value) if value is not None else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
-
-
-def _write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

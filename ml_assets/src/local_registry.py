@@ -19,20 +19,17 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .local_store import MAX_VERSION_ATTEMPTS, NAME, claim_version_folder, utc_stamp, write_json_atomic
 
 METADATA = "metadata.json"
 MODEL_DIR = "model"
 HOOK_ENV = "MLOPS_LOCAL_REGISTRY_HOOK"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-_MAX_ATTEMPTS = 1000
 
 
 class LocalRegistryError(Exception):
@@ -72,7 +69,7 @@ def registry_root(state_dir: str | Path) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not NAME.match(name or ""):
         raise LocalRegistryError(f"model name {name!r}: expected letters, digits, '-', '_' or '.' (at most 255)")
     return name
 
@@ -140,7 +137,7 @@ class LocalModelRegistry:
         version_dir = self._claim_version(folder)
         version = int(version_dir.name)
         shutil.copytree(source, version_dir / MODEL_DIR)
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        created = utc_stamp()
         doc = {
             "name": name,
             "version": version,
@@ -148,37 +145,19 @@ class LocalModelRegistry:
             "description": description,
             "created": created,
         }
-        _write_json_atomic(version_dir / METADATA, doc)
+        write_json_atomic(version_dir / METADATA, doc)
         registered = self._read(name, version)
         for hook in [*self.on_register, *_env_hooks()]:
             hook(registered)
         return registered
 
     def _claim_version(self, folder: Path) -> Path:
-        numbers = [int(c.name) for c in folder.iterdir() if c.name.isdigit()]
-        candidate = max(numbers, default=0) + 1
-        for _ in range(_MAX_ATTEMPTS):
-            path = folder / str(candidate)
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                candidate += 1
-                continue
-            return path
-        raise LocalRegistryError(f"could not claim a version folder in {folder} after {_MAX_ATTEMPTS} attempts")
-
-
-def _write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        claimed = claim_version_folder(folder)
+        if claimed is None:
+            raise LocalRegistryError(
+                f"could not claim a version folder in {folder} after {MAX_VERSION_ATTEMPTS} attempts"
+            )
+        return claimed
 
 
 def _env_hooks() -> list[RegisterHook]:

@@ -19,8 +19,6 @@ anything else is final; what each attempt got is kept in the result.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,16 +29,13 @@ from typing import Any
 
 from ml_assets.src.drift_alert_rule import Breach, DriftAlertRule, parse_timestamp
 from ml_assets.src.drift_telemetry import drift_messages, read_local
+from ml_assets.src.local_store import utc_stamp, write_json_atomic
 
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LOCAL_APP_INSIGHTS = (
     f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/local/providers/microsoft.insights/components/local"
 )
 RETRIED_STATUSES = frozenset({408, 429, 503, 504})
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def common_alert_payload(
@@ -70,13 +65,13 @@ def common_alert_payload(
         "alertTargetIDs": [LOCAL_APP_INSIGHTS],
         "configurationItems": [LOCAL_APP_INSIGHTS],
         "originAlertId": alert_guid,
-        "firedDateTime": _iso(fired_at),
+        "firedDateTime": utc_stamp(fired_at),
         "description": rule.description,
         "essentialsVersion": "1.0",
         "alertContextVersion": "1.0",
     }
     if resolved_at is not None:
-        essentials["resolvedDateTime"] = _iso(resolved_at)
+        essentials["resolvedDateTime"] = utc_stamp(resolved_at)
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
         "data": {
@@ -102,8 +97,8 @@ def common_alert_payload(
                             "failingPeriods": {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1},
                         }
                     ],
-                    "windowStartTime": _iso(window_start),
-                    "windowEndTime": _iso(window_end),
+                    "windowStartTime": utc_stamp(window_start),
+                    "windowEndTime": utc_stamp(window_end),
                 },
             },
             "customProperties": {"share_drifted_features": f"{breach.share_drifted_features:.6f}"},
@@ -185,7 +180,7 @@ class LocalAlertEvaluator:
                 window_start=now - self.rule.window,
                 window_end=now,
             )
-            active[key] = {"alert_guid": guid, "fired_at": _iso(now), "breach": _breach_json(breach)}
+            active[key] = {"alert_guid": guid, "fired_at": utc_stamp(now), "breach": _breach_json(breach)}
             sent.append(self._send(payload, breach, "Fired"))
         for key in [k for k in active if k not in current]:
             entry = active.pop(key)
@@ -201,9 +196,9 @@ class LocalAlertEvaluator:
                 window_end=now,
             )
             sent.append(self._send(payload, breach, "Resolved"))
-        state["evaluated_at"] = _iso(now)
+        state["evaluated_at"] = utc_stamp(now)
         state.setdefault("history", []).extend(
-            {"at": _iso(now), "alert_id": n.alert_id, "condition": n.condition, "statuses": list(n.statuses)}
+            {"at": utc_stamp(now), "alert_id": n.alert_id, "condition": n.condition, "statuses": list(n.statuses)}
             for n in sent
         )
         self._save(state)
@@ -243,22 +238,14 @@ class LocalAlertEvaluator:
         return doc if isinstance(doc, dict) else {}
 
     def _save(self, state: Mapping[str, Any]) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state, handle, indent=2, sort_keys=True)
-            os.replace(tmp, self.state_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.state_path, state, fsync=False)
 
 
 def _breach_json(breach: Breach) -> dict[str, Any]:
     return {
         "model_name": breach.model_name,
         "model_version": breach.model_version,
-        "timestamp": _iso(breach.timestamp),
+        "timestamp": utc_stamp(breach.timestamp),
         "share_drifted_features": breach.share_drifted_features,
     }
 

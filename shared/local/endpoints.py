@@ -38,14 +38,12 @@ copy under the same id from another deployment would make both requests inconsis
 from __future__ import annotations
 
 import atexit
-import contextlib
 import http.client
 import json
 import logging
 import os
 import random
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -58,6 +56,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ml_assets.src.local_store import write_json_atomic
 from shared.local.console_logs import ConsoleLogWriter, console_log_root
 from shared.local.serve import LOOPBACK, ScoringServer, ServeError
 from shared.ports import (
@@ -620,18 +619,10 @@ class LocalEndpointPlatform:
             "served": dict(sorted(ep.served.items())),
             "mirrored": dict(sorted(ep.mirrored.items())),
         }
-        tmp: str | None = None
         try:
-            self.endpoints_dir.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(prefix=f".{ep.name}.", suffix=".tmp", dir=self.endpoints_dir)
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(doc, out, indent=2)
-            os.replace(tmp, self.state_file(ep.name))
+            write_json_atomic(self.state_file(ep.name), doc, fsync=False)
         except OSError as exc:  # a view for humans: never fail a platform call over it
             log.warning("local endpoint %s: state file not written: %s", ep.name, exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     # --- routing ------------------------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ml_assets.src.local_store import utc_stamp, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ OUTBOX, DELIVERED, DEAD_LETTER = "outbox", "delivered", "dead-letter"
 
 def events_root(state_dir: str | Path) -> Path:
     return Path(state_dir) / "events"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def model_registered_event(
@@ -66,7 +63,7 @@ def model_registered_event(
         "topic": topic,
         "subject": f"models/{name}:{version}",
         "eventType": MODEL_REGISTERED,
-        "eventTime": _iso(event_time or datetime.now(UTC)),
+        "eventTime": utc_stamp(event_time),
         "data": {
             "modelName": name,
             "modelVersion": str(version),
@@ -78,25 +75,11 @@ def model_registered_event(
     }
 
 
-def _write_atomic(path: Path, doc: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def publish(state_dir: str | Path, event: Mapping[str, Any]) -> Path:
     """Queue ``event`` in the outbox; returns its file. File names sort in publication order."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = events_root(state_dir) / OUTBOX / f"{stamp}-{event['id']}.json"
-    _write_atomic(path, {"event": dict(event), "attempts": 0, "next_attempt": 0.0, "errors": []})
+    write_json_atomic(path, {"event": dict(event), "attempts": 0, "next_attempt": 0.0, "errors": []})
     return path
 
 
@@ -184,15 +167,15 @@ class EventDelivery:
                 log.error("events: %s dead-lettered after %d attempts: %s", event_id, attempts, error)
                 return Delivery(event_id, subject, "dead-lettered", attempts, error)
             doc["next_attempt"] = self.clock() + self.backoff_seconds * 2 ** (attempts - 1)
-            _write_atomic(path, doc)
+            write_json_atomic(path, doc)
             log.warning("events: %s delivery attempt %d failed, will retry: %s", event_id, attempts, error)
             return Delivery(event_id, subject, "retry", attempts, error)
-        doc.update(attempts=attempts, delivered_at=_iso(datetime.now(UTC)))
+        doc.update(attempts=attempts, delivered_at=utc_stamp())
         self._move(path, DELIVERED, doc)
         return Delivery(event_id, subject, "delivered", attempts)
 
     def _move(self, path: Path, which: str, doc: Mapping[str, Any]) -> None:
-        _write_atomic(self.root / which / path.name, doc)
+        write_json_atomic(self.root / which / path.name, doc)
         path.unlink(missing_ok=True)
 
 

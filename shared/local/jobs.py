@@ -38,7 +38,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -50,6 +49,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ml_assets.src.local_data_assets import JOB_RECORD_KEY
+from ml_assets.src.local_store import utc_stamp, write_json_atomic
 from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings, SettingsError
 
@@ -72,10 +72,6 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 def jobs_root(state_dir: str | Path) -> Path:
     return Path(state_dir) / JOBS_DIR
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -148,14 +144,7 @@ class JobRecords:
 
 def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
     """Atomically (a reader sees the old or the new document, never a part)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, doc, fsync=False, default=str)
 
 
 def job_info(record: Mapping[str, Any]) -> JobInfo:
@@ -298,7 +287,7 @@ class LocalJobPlatform:
             "inputs": inputs,
             JOB_RECORD_KEY: {s["asset_name"]: s["asset_version"] for s in inputs.values() if s["kind"] == "data_asset"},
             "status": "NotStarted",
-            "created_at": _now(),
+            "created_at": utc_stamp(),
             "started_at": None,
             "ended_at": None,
             "pid": None,
@@ -590,7 +579,7 @@ def split_blob_url(url: str, account_url: str, *, what: str = "blob URL") -> tup
 
 def _finish(doc: dict[str, Any], status: str, error: str | None) -> None:
     doc["status"] = status
-    doc["ended_at"] = _now()
+    doc["ended_at"] = utc_stamp()
     if error:
         doc["error"] = error
     for step in (doc.get("steps") or {}).values():
@@ -689,7 +678,7 @@ def run_job(state_dir: str | Path, name: str) -> int:
     def running(doc: dict[str, Any]) -> bool:
         if doc.get("status") != "NotStarted":
             return False
-        doc.update(status="Running", started_at=_now(), pid=me, pid_started=me_started)
+        doc.update(status="Running", started_at=utc_stamp(), pid=me, pid_started=me_started)
         return True
 
     record = records.update(name, running)
