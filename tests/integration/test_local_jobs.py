@@ -235,7 +235,8 @@ def test_jobs_run_independently_cancel_stops_the_process_group_and_close_cancels
     assert first != second
     # both run at once, each in its own process (group) and folder
     for name in (first, second):
-        wait_for(lambda n=name: (state / "jobs" / n / "first" / "outputs" / "out" / "pid").exists())
+        pid_file = state / "jobs" / name / "first" / "outputs" / "out" / "pid"
+        wait_for(lambda p=pid_file: p.exists() and p.read_text().strip())  # written, not just created
     records = [platform.record(n) for n in (first, second)]
     assert [r["status"] for r in records] == ["Running", "Running"] and records[0]["pid"] != records[1]["pid"]
     step_pid = int((state / "jobs" / first / "first" / "outputs" / "out" / "pid").read_text())
@@ -263,7 +264,7 @@ def test_a_killed_job_process_is_reported_failed_and_its_steps_stopped(tmp_path,
     data = data_folder(tmp_path / "d", {"x.csv": "x"})
     name = platform.submit_pipeline(request(pipeline, data=str(data), mode="sleep"))
     pid_file = state / "jobs" / name / "first" / "outputs" / "out" / "pid"
-    wait_for(pid_file.exists)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())  # written, not just created
     job_pid, step_pid = platform.record(name)["pid"], int(pid_file.read_text())
 
     os.kill(job_pid, signal.SIGKILL)  # the job process dies; its step keeps running in the group

@@ -5,6 +5,7 @@ RequestAssembler."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -58,12 +59,19 @@ def _post(server: ScoringServer, body: bytes, headers: dict[str, str] | None = N
         return err.code, json.loads(err.read()), dict(err.headers)
 
 
-def _requests_logged(server: ScoringServer):
-    assembler = RequestAssembler()
-    assembler.add_all(line for line in server.output() if is_inference_line(line))
-    complete, rejected = assembler.finish()
-    assert rejected == []
-    return {r.request_id: r for r in complete}
+def _requests_logged(server: ScoringServer, expected: str | None = None, timeout: float = 15.0):
+    """The requests re-assembled from the server's output so far. The output is read by a thread, so it may lag
+    behind the HTTP response: with ``expected``, wait until that request's lines are all there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assembler = RequestAssembler()
+        assembler.add_all(line for line in server.output() if is_inference_line(line))
+        complete, rejected = assembler.finish()
+        logged = {r.request_id: r for r in complete}
+        if expected is None or expected in logged or time.monotonic() >= deadline:
+            assert rejected == []
+            return logged
+        time.sleep(0.05)
 
 
 def test_sample_request_is_scored_and_logged(server):
@@ -73,7 +81,7 @@ def test_sample_request_is_scored_and_logged(server):
     predictions = doc["predictions"]
     assert len(predictions) == 2 and all(0.0 < p < 1.0 for p in predictions)
     assert headers.get("x-request-id") == "req-sample-1"
-    logged = _requests_logged(server)["req-sample-1"]
+    logged = _requests_logged(server, "req-sample-1")["req-sample-1"]
     assert logged.model_name == "credit-default" and logged.model_version == "1"
     assert logged.deployment == "blue"
     assert logged.columns == FEATURES
@@ -88,9 +96,9 @@ def test_large_request_is_split_over_several_lines_and_reassembled(server):
     records[3]["education"] = "doctorate"  # unknown category: scored and counted
     status, doc, _ = _post(server, json.dumps({"data": records}).encode(), {"x-request-id": "req-big"})
     assert status == 200 and len(doc["predictions"]) == 150
+    logged = _requests_logged(server, "req-big")["req-big"]
     lines = [line for line in server.output() if is_inference_line(line) and '"req-big"' in line]
     assert len(lines) > 1
-    logged = _requests_logged(server)["req-big"]
     assert logged.rows == [[r[f] for f in FEATURES] for r in records]
     assert logged.predictions == doc["predictions"]
     assert logged.unknown_categories == 1
@@ -99,7 +107,7 @@ def test_large_request_is_split_over_several_lines_and_reassembled(server):
 def test_request_without_an_id_gets_the_servers_id(server):
     status, _, headers = _post(server, SAMPLE.read_bytes())
     assert status == 200
-    assert headers["x-request-id"] in _requests_logged(server)
+    assert headers["x-request-id"] in _requests_logged(server, headers["x-request-id"])
 
 
 def _record() -> dict:
