@@ -109,6 +109,7 @@ def test_drift_is_flagged_on_the_shifted_features_only_in_the_drifted_window(loo
     assert normal["label"] == "normal" and drifted["label"] == "drifted"
     assert set(DEFAULT_SHIFT) <= set(drifted["drifted_features"])
     assert drifted["share_drifted_features"] >= loop["config"].drift_share > normal["share_drifted_features"]
+    assert loop["record"]["alerts_after_normal_window"] == []  # the normal window's run alone raises nothing
     [alert] = loop["record"]["alerts"]
     assert alert["condition"] == "Fired" and alert["statuses"] == [202]
 
