@@ -61,6 +61,7 @@ Plain Python: ``pyarrow`` is imported only when a window is written, no Azure SD
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -320,6 +321,8 @@ class _Exporter:
                 run.lag_seconds = round((now - state.watermark).total_seconds(), 1)
         if run.windows:
             run.status = "exported"
+        if run.records or run.quarantined:
+            _release_freed_memory()
         self._publish_asset(state)
 
     # --- the writer thread ---------------------------------------------------------------------------
@@ -565,6 +568,32 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _release_freed_memory() -> None:
+    """Hand what the run freed back to the operating system. A run converts windows of tens of MB of
+    messages, values and tables on two threads; without this, glibc keeps much of it in its per-thread heaps
+    and Arrow's allocator keeps its pool, and the Functions host process stays at the run's peak until it is
+    recycled. Once per run, not per window: trimming between windows makes the next one fault the pages in
+    again (measured: about 8 % slower for a 10 % lower peak). pyarrow is imported: a window was converted."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on another C library."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
 
 
 def _parquet_render(table: Any, window: Window) -> Callable[[], bytes]:
