@@ -81,19 +81,25 @@ def test_types_do_not_drift_with_the_data() -> None:
     assert to_table([], []).table.schema == SCHEMA
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "reason"),
-    [
-        ("age", 35.5, "expected an integer"),
-        ("age", "35", "expected a number"),
-        ("credit_limit", True, "expected a number"),
-        ("credit_limit", None, "expected a number, got null"),
-        ("bill_amount_1", float("nan"), "finite"),
-        ("sex", 1, "expected a string"),
-        ("education", None, "expected a string"),
-        ("marriage", "\ud800", "not valid Unicode"),
-    ],
-)
+WRONG_VALUES = [
+    ("age", 35.5, "expected an integer"),
+    ("age", "35", "expected a number"),
+    ("age", [35], "expected a number"),
+    ("age", 2**70, "outside the 64-bit integer range"),
+    ("credit_limit", None, "expected a number, got null"),
+    ("credit_limit", "20000", "expected a number, got str"),
+    ("credit_limit", {"v": 1}, "expected a number"),
+    ("credit_limit", 10**400, "outside the float64 range"),
+    ("bill_amount_1", float("nan"), "finite"),
+    ("sex", 1, "expected a string"),
+    ("education", None, "expected a string"),
+    ("marriage", "\ud800", "not valid Unicode"),
+    ("credit_limit", True, "expected a number, got bool"),
+    ("age", False, "expected a number, got bool"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), WRONG_VALUES)
 def test_a_wrong_value_rejects_its_request_only_and_names_the_field(name: str, value: object, reason: str) -> None:
     bad = req("bad", [good(1), with_value(name, value)])
     converted = to_table([req("ok", [good(2)]), bad, req("ok2", [good(3)])], [AT, AT, AT])
