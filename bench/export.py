@@ -16,7 +16,7 @@
 Last line: ``records=N seconds=… records_per_s=… peak_rss_mb=… cpu_seconds=… rss_after_mb=…`` (of step 2
 only). ``peak_rss_mb`` is this process's maximum resident size right after the export (generation ran
 elsewhere). ``cpu_seconds`` is this process's CPU time, all threads: it tells a busy or slowed-down machine
-from a slow export (the same export takes 7-8 s of CPU at 1,000,000 records on a quiet machine of this
+from a slow export (the same export takes 6.5-7.5 s of CPU at 1,000,000 records on a quiet machine of this
 kind, 12-16 s when its host is contended). ``rss_after_mb`` is the resident size right after the export:
 what a Functions host process keeps once the run is over.
 Goals on 2 cores: ≥ 100,000 records/s, peak ≤ 400 MB, peak at 1,000,000 ≤ 1.3 × peak at 250,000.

@@ -575,7 +575,7 @@ def _release_freed_memory() -> None:
     messages, values and tables on two threads; without this, glibc keeps much of it in its per-thread heaps
     and Arrow's allocator keeps its pool, and the Functions host process stays at the run's peak until it is
     recycled. Once per run, not per window: trimming between windows makes the next one fault the pages in
-    again (measured: about 8 % slower for a 10 % lower peak). pyarrow is imported: a window was converted."""
+    again (measured: about 8 % slower for a peak 8 % lower). pyarrow is imported: a window was converted."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()

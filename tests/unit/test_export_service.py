@@ -237,7 +237,7 @@ def test_malformed_and_incomplete_lines_are_quarantined_with_the_raw_message() -
     ("field", "value", "reason"),
     [
         ("age", 35.5, "expected an integer"),
-        # A bool literal in the window: the numeric columns take the exact, per-value type check.
+        # JSON true/false: not numbers, though a Python bool is an int
         ("credit_limit", True, "expected a number, got bool"),
         ("age", False, "expected a number, got bool"),
     ],
