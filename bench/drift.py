@@ -4,14 +4,14 @@
 
 Data:
 - reference: ``--reference-rows`` (24,000) rows — of ``--reference CSV`` when given (a random sample), else
-  generated with ``ml_assets/src/synthetic.py``;
+  generated with ``ml_assets/src/training/synthetic.py``;
 - current: ``--current-rows`` rows of the same distribution — resampled (with replacement) from the CSV rows
   *not* in the reference, or generated with another seed — with a couple of features shifted (``--shift``,
   default ``age=+2 credit_limit=*1.15``), written as exported Parquet (the export layout, one file per
   hour of a 24-hour window, with a ``prediction`` column).
 
 Then:
-1. runs the component (``python -m src.drift`` in a fresh process, as Azure ML does), with the local
+1. runs the component (``python -m src.drift.component`` in a fresh process, as Azure ML does), with the local
    telemetry file; ``seconds`` = wall time from process start until the telemetry (the verdicts) is written:
    interpreter start, imports, reading 1M rows, all verdicts, metrics.json, telemetry. The HTML report is
    rendered after that (Evidently on samples): ``total_seconds`` includes it;
@@ -41,8 +41,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from ml_assets.src import drift_stats  # noqa: E402
-from ml_assets.src.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
-from ml_assets.src.synthetic import apply_shift, generate  # noqa: E402
+from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
+from ml_assets.src.training.synthetic import apply_shift, generate  # noqa: E402
 
 MODEL, VERSION = "credit-default", "1"
 WINDOW_START = datetime(2026, 11, 23, tzinfo=UTC)
@@ -120,7 +120,7 @@ def run_component(reference_csv: Path, target: Path, work: Path) -> tuple[float,
     telemetry.unlink(missing_ok=True)
     env = {**os.environ, "LOCAL_TELEMETRY_FILE": str(telemetry), "APPLICATIONINSIGHTS_CONNECTION_STRING": ""}
     command = [
-        sys.executable, "-m", "src.drift",
+        sys.executable, "-m", "src.drift.component",
         "--reference_data", str(reference_csv),
         "--target_data", str(target),
         "--model_name", MODEL, "--model_version", VERSION,

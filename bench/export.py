@@ -66,7 +66,7 @@ def _sizes(rng: random.Random, total: int) -> list[int]:
 
 
 def _record_pool(rng: random.Random, size: int) -> list[list[object]]:
-    from ml_assets.src.schema import CATEGORIES, FEATURES, NUMERIC
+    from ml_assets.src.contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC
 
     pool = []
     for _ in range(size):
@@ -86,8 +86,8 @@ def _record_pool(rng: random.Random, size: int) -> list[list[object]]:
 
 def generate(root: Path, deployment: str, records: int, *, start: datetime, rate_per_hour: float, seed: int) -> None:
     """Write ``records`` records of one deployment, spread evenly from ``start`` at ``rate_per_hour``."""
-    from ml_assets.src.console_log import format_lines
-    from ml_assets.src.schema import FEATURES
+    from ml_assets.src.contracts.console_log import format_lines
+    from ml_assets.src.contracts.feature_schema import FEATURES
     from shared.local.console_logs import ConsoleLogWriter
 
     rng = random.Random(seed)

@@ -31,10 +31,10 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from ml_assets.src.curated_data import read_curated_folder
-    from ml_assets.src.model import Hyperparameters, build_pipeline, load_model, save_model
-    from ml_assets.src.schema import FEATURES, TARGET
-    from ml_assets.src.synthetic import generate
+    from ml_assets.src.contracts.feature_schema import FEATURES, TARGET
+    from ml_assets.src.training.curated_data import read_curated_folder
+    from ml_assets.src.training.model import Hyperparameters, build_pipeline, load_model, save_model
+    from ml_assets.src.training.synthetic import generate
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="CSV/Parquet file or folder in the curated schema (default: generated data)")

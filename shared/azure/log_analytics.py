@@ -35,7 +35,7 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult
 
-from ml_assets.src.console_log import MARKER, SERVICE_PREFIX
+from ml_assets.src.contracts.console_log import MARKER, SERVICE_PREFIX
 from shared.azure.storage import translate_azure_error
 from shared.ports import LogQueryResult, LogRow, LogVolume, PlatformError
 from shared.settings import Settings

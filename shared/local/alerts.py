@@ -1,7 +1,7 @@
 """Local Azure Monitor: the drift alert rule evaluated over the local telemetry file, notifications posted to
 ``retrain_on_alert`` as an action group would post them.
 
-The rule is the one the README tells operators to create in Azure (``ml_assets/src/drift_alert_rule.py``: the
+The rule is the one the README tells operators to create in Azure (``ml_assets/src/contracts/alert_rules.py``: the
 latest ``OverallDriftMetrics`` trace of a model version within the rule's window has
 ``share_drifted_features >= threshold``), evaluated by the same code over the JSON Lines file the drift
 component writes in local mode (``drift_telemetry.local_telemetry_path``).
@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ml_assets.src.drift_alert_rule import Breach, DriftAlertRule, parse_timestamp
-from ml_assets.src.drift_telemetry import drift_messages, read_local
-from ml_assets.src.local_store import utc_stamp, write_json_atomic
+from ml_assets.src.contracts.alert_rules import Breach, DriftAlertRule, parse_timestamp
+from ml_assets.src.contracts.drift_telemetry import drift_messages, read_local
+from ml_assets.src.stores.atomic_files import utc_stamp, write_json_atomic
 
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LOCAL_APP_INSIGHTS = (

@@ -52,5 +52,9 @@ def _demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "demo": ("Run the local MLOps loop end to end", _demo_arguments, _demo),
     "pipeline": ("Run an Azure ML pipeline YAML locally, step by step", runner.add_arguments, runner.command),
-    "serve": ("Serve ml_assets/src/score.py for a model folder with azmlinfsrv", serve.add_arguments, serve.command),
+    "serve": (
+        "Serve ml_assets/src/scoring/score.py for a model folder with azmlinfsrv",
+        serve.add_arguments,
+        serve.command,
+    ),
 }

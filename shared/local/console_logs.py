@@ -14,7 +14,7 @@ Each line of a file is one console line: the time it was logged, a tab, the mess
 
     2026-11-24T10:00:00.123456Z<TAB>MLOPS_INFERENCE_V1 {"service": ...}
 
-The time has a fixed width (:func:`ml_assets.src.console_log.format_time`), so time ranges compare as
+The time has a fixed width (:func:`ml_assets.src.contracts.console_log.format_time`), so time ranges compare as
 text. A message never contains a newline (a multi-line write becomes several rows, as on the console);
 it may contain tabs (only the first one separates). Lines may be out of order within a file (several
 writers, clock steps): readers filter by time, they do not assume order.
@@ -34,7 +34,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import IO
 
-from ml_assets.src.console_log import MARKER, SERVICE_PREFIX, format_time
+from ml_assets.src.contracts.console_log import MARKER, SERVICE_PREFIX, format_time
 from shared.ports import LogQueryResult, LogRow, LogVolume
 from shared.services.export_layout import hours_between
 from shared.settings import Settings

@@ -1,6 +1,6 @@
 """Local data assets of the local mode, for the app (the job platform, the demo, the CLI).
 
-One implementation: the storage logic lives in ``ml_assets/src/local_data_assets.py`` (standard library only, so
+One implementation: the storage logic lives in ``ml_assets/src/stores/local_data_assets.py`` (standard library only, so
 pipeline steps use it without this package); this module adapts it to the port's error types
 (:class:`shared.ports.NotFoundError` for a missing asset or version, :class:`shared.ports.PlatformError` for a
 malformed reference or source).
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ml_assets.src.local_data_assets import (
+from ml_assets.src.stores.local_data_assets import (
     DataAssetError,
     DataAssetNotFoundError,
     DataAssetVersion,

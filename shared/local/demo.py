@@ -58,7 +58,7 @@ def with_new_default_pattern(frame: Any, *, seed: int, share: float = 0.5) -> An
     better than v1 (the synthetic labels are drawn before the shift), and the champion gate would rightly keep v1."""
     import numpy as np
 
-    from ml_assets.src.schema import TARGET
+    from ml_assets.src.contracts.feature_schema import TARGET
 
     rng = np.random.default_rng(seed)
     out = frame.copy()
@@ -343,7 +343,7 @@ class Demo:
     # --- the loop ------------------------------------------------------------------------------------
 
     def _loop(self, out: Path) -> None:
-        from ml_assets.src import synthetic
+        from ml_assets.src.training import synthetic
 
         c = self.config
         with self.rec.stage("training data v1") as stage:
@@ -699,7 +699,7 @@ class Demo:
 
     def _evaluate_alerts(self, fact: str) -> list[Any]:
         """One evaluation of the drift alert rule (local Azure Monitor); its notifications go to ``facts[fact]``."""
-        from ml_assets.src.drift_alert_rule import rule_for
+        from ml_assets.src.contracts.alert_rules import rule_for
         from shared.local.alerts import LocalAlertEvaluator, handler_poster
 
         evaluator = LocalAlertEvaluator(

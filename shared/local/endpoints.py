@@ -8,7 +8,7 @@ What a managed online endpoint is in Azure ML, on one machine:
   that share of requests is also copied, asynchronously and best effort, to the mirror deployment, whose answer
   is discarded. The response carries the deployment's status and body and an ``azureml-model-deployment``
   header naming the deployment that served it. ``GET /`` answers 200 (liveness).
-- **Deployment**: ``ml_assets/src/score.py`` under ``azmlinfsrv`` (:class:`shared.local.serve.ScoringServer`)
+- **Deployment**: ``ml_assets/src/scoring/score.py`` under ``azmlinfsrv`` (:class:`shared.local.serve.ScoringServer`)
   on its own free loopback port, for the model of the :class:`~shared.ports.DeploymentSpec`
   (``azureml:<name>:<version>`` resolved through the model registry port, or a local model folder).
   :meth:`LocalEndpointPlatform.begin_create_deployment` returns at once; the deployment is ``Creating`` until
@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ml_assets.src.local_store import write_json_atomic
+from ml_assets.src.stores.atomic_files import write_json_atomic
 from shared.local.console_logs import ConsoleLogWriter, console_log_root
 from shared.local.serve import LOOPBACK, ScoringServer, ServeError
 from shared.ports import (

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ml_assets.src.local_store import utc_stamp, write_json_atomic
+from ml_assets.src.stores.atomic_files import utc_stamp, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ml_assets.src.local_data_assets import JOB_RECORD_KEY
-from ml_assets.src.local_store import utc_stamp, write_json_atomic
+from ml_assets.src.stores.atomic_files import utc_stamp, write_json_atomic
+from ml_assets.src.stores.local_data_assets import JOB_RECORD_KEY
 from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings, SettingsError
 

@@ -1,6 +1,6 @@
 """The local model registry of the local mode, behind the :class:`shared.ports.ModelRegistry` port.
 
-One implementation: the storage logic lives in ``ml_assets/src/local_registry.py`` (standard library only, so
+One implementation: the storage logic lives in ``ml_assets/src/stores/local_registry.py`` (standard library only, so
 the pipeline's register and evaluate steps use it without this package); this module adapts it to the port.
 ``on_register`` hooks (e.g. emit a ModelRegistered event) run after each registration made through this object;
 registrations made by a pipeline step in a subprocess run the hook named by ``MLOPS_LOCAL_REGISTRY_HOOK``.
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ml_assets.src.local_registry import (
+from ml_assets.src.stores.local_registry import (
     HOOK_ENV,
     LocalModelRegistry,
     LocalRegistryError,

@@ -1,4 +1,5 @@
-"""Serve ``ml_assets/src/score.py`` for one model with ``azmlinfsrv`` (the Azure ML inference server) on loopback.
+"""Serve ``ml_assets/src/scoring/score.py`` for one model with ``azmlinfsrv`` (the Azure ML inference server)
+on loopback.
 
 ``python -m shared.local serve MODEL_DIR --port N`` runs it in the foreground; :class:`ScoringServer` runs it as a
 child process for tests and the local mode (free port from the OS, waits until the model is loaded).
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SCORE_SCRIPT = PROJECT_ROOT / "ml_assets" / "src" / "score.py"
+SCORE_SCRIPT = PROJECT_ROOT / "ml_assets" / "src" / "scoring" / "score.py"
 LOOPBACK = "127.0.0.1"
 _LAUNCH = (
     "import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = sys.argv.pop(1); "

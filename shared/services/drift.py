@@ -7,7 +7,7 @@ Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/
    hour). An end in the future, or not after the start, is a :class:`PayloadError`;
 2. **model version**: the request's (unknown → PayloadError on ``model_version``), else the latest
    registered version of ``MODEL_NAME``; its **training data** from the model's tags (written by
-   ``ml_assets/src/register.py``): ``training_data_name`` + ``training_data_version``, else ``training_data``
+   ``ml_assets/src/training/register.py``): ``training_data_name`` + ``training_data_version``, else ``training_data``
    (``name:version``, ``name@latest`` or a path/URI);
 3. **partitions**: the exported blobs under ``<EXPORT_PREFIX>/model=<m>/version=<v>/`` whose ``hour=``
    partition overlaps the window (``shared/services/export_layout.py``). None → no job (``no_data``);
@@ -71,7 +71,7 @@ NO_REFERENCE: Final = "no_reference"
 _SUBMITTING: Final = "submitting"
 _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
-# Model tags written by the register step (ml_assets/src/register.py: build_tags).
+# Model tags written by the register step (ml_assets/src/training/register.py: build_tags).
 TAG_DATA_NAME: Final = "training_data_name"
 TAG_DATA_VERSION: Final = "training_data_version"
 TAG_DATA: Final = "training_data"

@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ml_assets.src.console_log import Request
+from ml_assets.src.contracts.console_log import Request
 from shared.ports import (
     BlobWriter,
     ConflictError,

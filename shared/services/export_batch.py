@@ -1,7 +1,7 @@
 """One export window's log rows → the complete requests it owns, and what goes to quarantine.
 
-Every row is parsed once with the console-log contract (:func:`ml_assets.src.console_log.parse_line`) and
-requests are re-assembled with its :class:`~ml_assets.src.console_log.RequestAssembler` (``add_parsed``:
+Every row is parsed once with the console-log contract (:func:`ml_assets.src.contracts.console_log.parse_line`) and
+requests are re-assembled with its :class:`~ml_assets.src.contracts.console_log.RequestAssembler` (``add_parsed``:
 the window needs the request id before assembly, and JSON parsing is the dominant cost), so the export
 accepts and rejects exactly what the contract does.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ml_assets.src.console_log import MARKER, ConsoleLogError, LogLine, Request, RequestAssembler, parse_line
+from ml_assets.src.contracts.console_log import MARKER, ConsoleLogError, LogLine, Request, RequestAssembler, parse_line
 from shared.ports import LogRow
 from shared.services.export_windows import Window, iso
 

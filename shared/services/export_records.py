@@ -43,8 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ml_assets.src.console_log import Request
-from ml_assets.src.schema import CATEGORIES, FEATURES, NUMERIC
+from ml_assets.src.contracts.console_log import Request
+from ml_assets.src.contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

@@ -1,6 +1,6 @@
-"""The drift component (``ml_assets/src/drift.py``) on generated data in the export layout.
+"""The drift component (``ml_assets/src/drift/component.py``) on generated data in the export layout.
 
-Reference: curated CSV from ``ml_assets/src/synthetic.py``. Current: exported Parquet written like the export
+Reference: curated CSV from ``ml_assets/src/training/synthetic.py``. Current: exported Parquet written like the export
 writes it (``<prefix>/model=<m>/version=<v>/date=…/hour=…/*.parquet`` with request id, time, …, the 23
 features and ``prediction``).
 """
@@ -20,9 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_assets.src import drift, drift_stats
-from ml_assets.src import drift_telemetry as t
-from ml_assets.src.drift_data import (
+from ml_assets.src.contracts import drift_telemetry as t
+from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from ml_assets.src.drift import component as drift
+from ml_assets.src.drift import stats as drift_stats
+from ml_assets.src.drift.data import (
     SchemaError,
     Window,
     load_reference,
@@ -30,8 +32,7 @@ from ml_assets.src.drift_data import (
     select_target_files,
     summarize_target,
 )
-from ml_assets.src.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
-from ml_assets.src.synthetic import generate
+from ml_assets.src.training.synthetic import generate
 from tests.conftest import PROJECT_ROOT
 
 MODEL = "credit-default"
@@ -110,10 +111,10 @@ def test_two_samples_of_one_distribution_show_no_drift(tmp_path: Path):
     target = write_export(generate(6000, seed=2, with_target=False), tmp_path)
     telemetry = tmp_path / "telemetry.jsonl"
 
-    # When the component runs as Azure ML runs it: `python -m src.drift` in the ml_assets folder
+    # When the component runs as Azure ML runs it: `python -m src.drift.component` in the ml_assets folder
     env = {**os.environ, "LOCAL_TELEMETRY_FILE": str(telemetry), "APPLICATIONINSIGHTS_CONNECTION_STRING": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "src.drift", *_args(tmp_path, reference.parent, target)],
+        [sys.executable, "-m", "src.drift.component", *_args(tmp_path, reference.parent, target)],
         cwd=PROJECT_ROOT / "ml_assets",
         env=env,
         capture_output=True,

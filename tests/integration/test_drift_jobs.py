@@ -176,7 +176,7 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
     assert rest["experimentName"] == f"{MODEL}-drift"
     assert rest["displayName"].startswith(f"drift {MODEL}:3 ")
     assert rest["tags"]["model_version"] == "3" and rest["tags"]["trigger"] == "http"
-    assert "python -m src.drift" in job.jobs["drift"].component.command
+    assert "python -m src.drift.component" in job.jobs["drift"].component.command
 
 
 def test_the_reference_data_comes_from_the_models_tags():

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from ml_assets.src import drift_telemetry as t
+from ml_assets.src.contracts import drift_telemetry as t
 from tests.conftest import PROJECT_ROOT
 
 SEND = """
 import sys
-from ml_assets.src import drift_telemetry as t
+from ml_assets.src.contracts import drift_telemetry as t
+from ml_assets.src.drift.telemetry import emit
 overall = t.OverallDrift(23, 2, 2 / 23, False)
 features = [t.FeatureDrift("age", 0.31, True, "Wasserstein distance (normed)", 0.1),
             t.FeatureDrift("sex", 0.002, False, "Jensen-Shannon distance", 0.1)]
@@ -33,7 +34,7 @@ batch = t.TelemetryBatch(
     t.metric_points("credit-default", "3", overall, features),
     {"run_id": "job-7", "window_start": "2026-11-23T00:00:00+00:00"},
 )
-print(t.emit(batch, {"APPLICATIONINSIGHTS_CONNECTION_STRING": sys.argv[1]}))
+print(emit(batch, {"APPLICATIONINSIGHTS_CONNECTION_STRING": sys.argv[1]}))
 """
 
 

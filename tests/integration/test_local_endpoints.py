@@ -26,9 +26,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ml_assets.src import prepare, synthetic, train
-from ml_assets.src.console_log import Request, RequestAssembler
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import Request, RequestAssembler
+from ml_assets.src.contracts.feature_schema import FEATURES
+from ml_assets.src.training import prepare, synthetic, train
 from shared.local.console_logs import ConsoleLogSource
 from shared.local.endpoints import DEPLOYMENT_HEADER, LocalEndpointPlatform
 from shared.local.registry import LocalRegistry

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from ml_assets.src import synthetic
-from ml_assets.src.local_data_assets import LocalDataAssets, data_assets_root
+from ml_assets.src.stores.local_data_assets import LocalDataAssets, data_assets_root
+from ml_assets.src.training import synthetic
 from shared.local.jobs import PROCESS_GONE, LocalJobPlatform, process_alive, split_blob_url
 from shared.local.registry import LocalRegistry
 from shared.local.runner import PipelinePlan, plan_pipeline

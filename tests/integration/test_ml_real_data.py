@@ -7,9 +7,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from ml_assets.src.curated_data import read_curated_folder
-from ml_assets.src.model import Hyperparameters, build_pipeline
-from ml_assets.src.schema import FEATURES, TARGET
+from ml_assets.src.contracts.feature_schema import FEATURES, TARGET
+from ml_assets.src.training.curated_data import read_curated_folder
+from ml_assets.src.training.model import Hyperparameters, build_pipeline
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.src import evaluate, prepare, register, synthetic, train
-from ml_assets.src.local_registry import LocalModelRegistry, registry_root
+from ml_assets.src.stores.local_registry import LocalModelRegistry, registry_root
+from ml_assets.src.training import evaluate, prepare, register, synthetic, train
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.src import synthetic
+from ml_assets.src.training import synthetic
 from shared.local.runner import PipelineError, parse_input_overrides, render_command, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +26,14 @@ def test_every_yaml_loads_offline():
     for name in ("prepare", "train", "evaluate", "register"):
         component = load_component(ML / "components" / f"{name}.yml")
         assert component.code == ".."
-        assert f"python -m src.{name}" in component.command
+        assert f"python -m src.training.{name}" in component.command
     job = load_job(PIPELINE)
     assert isinstance(job, PipelineJob)
     assert list(job.jobs) == ["prepare", "train", "evaluate", "register"]
     assert {"training_data", "model_name", "learning_rate", "max_iter"} <= set(job.inputs)
     deployment = load_online_deployment(ML / "endpoints" / "deployment.yml")
     assert isinstance(deployment, ManagedOnlineDeployment)
-    assert deployment.code_configuration.scoring_script == "src/score.py"
+    assert deployment.code_configuration.scoring_script == "src/scoring/score.py"
     assert deployment.readiness_probe is not None and deployment.request_settings is not None
     assert load_online_endpoint(ML / "endpoints" / "endpoint.yml").auth_mode == "key"
     for name in ("train", "score"):

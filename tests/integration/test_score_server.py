@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.src import prepare, synthetic, train
-from ml_assets.src.console_log import RequestAssembler, is_inference_line
-from ml_assets.src.local_registry import LocalModelRegistry
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import RequestAssembler, is_inference_line
+from ml_assets.src.contracts.feature_schema import FEATURES
+from ml_assets.src.stores.local_registry import LocalModelRegistry
+from ml_assets.src.training import prepare, synthetic, train
 from shared.local.serve import ScoringServer
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_assets.src.console_log import (
+from ml_assets.src.contracts.console_log import (
     MARKER,
     MAX_LINE_BYTES,
     ConsoleLogError,
@@ -18,7 +18,7 @@ from ml_assets.src.console_log import (
     format_lines,
     parse_line,
 )
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.feature_schema import FEATURES
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -137,7 +137,7 @@ def test_round_trip_for_any_size_and_limit(n: int, limit: int) -> None:
 @pytest.mark.parametrize("text", ['{"a": [1.5, "x", null, true]}', '{"a": NaN}', '{"a": Infinity}', "{bad", "[1,]"])
 def test_fast_and_standard_library_decoders_agree(text: str) -> None:
     """The reader uses orjson where installed, the standard library elsewhere: same verdicts either way."""
-    from ml_assets.src import console_log
+    from ml_assets.src.contracts import console_log
 
     def outcome(loads: object) -> object:
         try:

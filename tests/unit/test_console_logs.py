@@ -6,8 +6,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ml_assets.src.console_log import format_lines, parse_line
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import format_lines, parse_line
+from ml_assets.src.contracts.feature_schema import FEATURES
 from shared.local.console_logs import ConsoleLogSource, ConsoleLogWriter, console_log_root, hour_file
 from shared.settings import Settings
 

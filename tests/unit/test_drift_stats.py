@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_assets.src import drift_stats as ds
+from ml_assets.src.drift import stats as ds
 
 
 def _evidently(reference: pd.Series, current: pd.Series, kind: str, stattest: str | None, threshold: float | None):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.src import drift_alert_rule as rules
-from ml_assets.src import drift_telemetry as t
+from ml_assets.src.contracts import alert_rules as rules
+from ml_assets.src.contracts import drift_telemetry as t
+from ml_assets.src.drift.telemetry import emit
 
 
 def _batch(share: float = 0.5, version: str = "3") -> t.TelemetryBatch:
@@ -74,8 +75,8 @@ def test_a_nan_score_is_written_as_null_and_gets_no_metric():
 
 def test_local_file_records_mirror_app_insights_rows(tmp_path: Path):
     path = tmp_path / "telemetry" / "drift.jsonl"
-    assert t.emit(_batch(), {"LOCAL_TELEMETRY_FILE": str(path)}) == str(path)
-    t.emit(_batch(version="4"), {"LOCAL_TELEMETRY_FILE": str(path)})
+    assert emit(_batch(), {"LOCAL_TELEMETRY_FILE": str(path)}) == str(path)
+    emit(_batch(version="4"), {"LOCAL_TELEMETRY_FILE": str(path)})
     records = t.read_local(path)
     traces = [r for r in records if r["itemType"] == "trace"]
     metrics = [r for r in records if r["itemType"] == "customMetric"]

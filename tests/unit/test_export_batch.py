@@ -6,8 +6,8 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-from ml_assets.src.console_log import format_lines
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import format_lines
+from ml_assets.src.contracts.feature_schema import FEATURES
 from shared.ports import LogRow
 from shared.services.export_batch import assemble_window
 from shared.services.export_windows import Window

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ml_assets.src.console_log import format_lines
-from ml_assets.src.schema import CATEGORIES, FEATURES, NUMERIC
+from ml_assets.src.contracts.console_log import format_lines
+from ml_assets.src.contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC
 from shared.ports import LogQueryResult, LogRow, LogVolume, NotFoundError
 from shared.services.export import ExportConfig
 

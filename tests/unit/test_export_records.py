@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_assets.src.console_log import Request
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import Request
+from ml_assets.src.contracts.feature_schema import FEATURES
 from shared.services.export_records import SCHEMA, parquet_bytes, request_time, to_table
 from tests.unit.test_export_fakes import record
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from ml_assets.src.console_log import format_lines
-from ml_assets.src.schema import FEATURES
+from ml_assets.src.contracts.console_log import format_lines
+from ml_assets.src.contracts.feature_schema import FEATURES
 from shared.ports import LogRow, PlatformError
 from shared.services import state_keys
 from shared.services.export import ExportPorts, ExportWindowError, run_export

@@ -8,8 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ml_assets.src.drift_alert_rule import DriftAlertRule
-from ml_assets.src.drift_telemetry import OverallDrift, TelemetryBatch, overall_message, write_local
+from ml_assets.src.contracts.alert_rules import DriftAlertRule
+from ml_assets.src.contracts.drift_telemetry import OverallDrift, TelemetryBatch, overall_message, write_local
 from shared.local.alerts import LocalAlertEvaluator
 from shared.payloads.alerts import parse_common_alert
 

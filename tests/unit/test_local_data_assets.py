@@ -1,5 +1,5 @@
-"""Local data assets (`ml_assets/src/local_data_assets.py`, wrapped by `shared/local/data_assets.py`) and the register
-step pinning `name@latest` to the exact version the model was trained on."""
+"""Local data assets (`ml_assets/src/stores/local_data_assets.py`, wrapped by `shared/local/data_assets.py`) and
+the register step pinning `name@latest` to the exact version the model was trained on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.src.local_data_assets import (
+from ml_assets.src.stores.local_data_assets import (
     DataAssetError,
     DataAssetNotFoundError,
     LocalDataAssets,
@@ -18,7 +18,7 @@ from ml_assets.src.local_data_assets import (
     parse_ref,
     pinned_version,
 )
-from ml_assets.src.register import pin_local_training_data
+from ml_assets.src.training.register import pin_local_training_data
 from shared.local.data_assets import LocalDataAssetStore
 from shared.ports import NotFoundError, PlatformError
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ml_assets.src.local_registry import LocalModelRegistry
+from ml_assets.src.stores.local_registry import LocalModelRegistry
 from shared.context import AppContext, use_context
 from shared.local.events import HOOK, EventDelivery, model_registered_event, publish, to_function_event
 from shared.payloads.events import parse_model_registered
@@ -56,7 +56,7 @@ def test_the_event_has_the_workspace_topic_shape_and_parses_like_a_real_one() ->
 def test_a_registration_in_a_subprocess_queues_the_event_through_the_hook(tmp_path: Path) -> None:
     # Given the register step's situation: another process, the hook named in its environment
     code = (
-        "import sys; from ml_assets.src.local_registry import LocalModelRegistry as R; "
+        "import sys; from ml_assets.src.stores.local_registry import LocalModelRegistry as R; "
         "R(sys.argv[1]).register('credit-default', sys.argv[2], tags={'a': 'b'})"
     )
     env = {"LOCAL_STATE_DIR": str(tmp_path), "MLOPS_LOCAL_REGISTRY_HOOK": HOOK, "PYTHONPATH": str(PROJECT_ROOT)}

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.src import azure_registry, register, score, synthetic
-from ml_assets.src.curated_data import DataError, read_curated_file
-from ml_assets.src.evaluate import decide
-from ml_assets.src.local_registry import HOOK_ENV, LocalModelRegistry, LocalRegistryError
-from ml_assets.src.schema import CATEGORIES, FEATURES, TARGET, parse_target
+from ml_assets.src.contracts.feature_schema import CATEGORIES, FEATURES, TARGET, parse_target
+from ml_assets.src.scoring import score
+from ml_assets.src.stores import azure_registry
+from ml_assets.src.stores.local_registry import HOOK_ENV, LocalModelRegistry, LocalRegistryError
+from ml_assets.src.training import register, synthetic
+from ml_assets.src.training.curated_data import DataError, read_curated_file
+from ml_assets.src.training.evaluate import decide
 
 SAMPLE_REQUEST = Path(__file__).resolve().parents[2] / "ml_assets" / "endpoints" / "sample-request.json"
 

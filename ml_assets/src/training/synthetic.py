@@ -11,7 +11,7 @@ default probability rises with recent delays, utilisation and low limits.
 ``shift`` produces drifted samples for the drift and demo scenarios, e.g.
 ``generate(2000, seed=7, shift={"age": "+8", "credit_limit": "*1.5", "education": "high_school:0.3"})``.
 
-CLI: ``python -m src.synthetic --rows 5000 --seed 1 --out data.csv [--shift age=+8] [--no-target]``.
+CLI: ``python -m src.training.synthetic --rows 5000 --seed 1 --out data.csv [--shift age=+8] [--no-target]``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import CATEGORIES, FEATURES, REPAYMENT_STATUS_VALUES, TARGET
+from ..contracts.feature_schema import CATEGORIES, FEATURES, REPAYMENT_STATUS_VALUES, TARGET
 
 DEFAULT_RATE = 0.2212
 
@@ -225,7 +225,7 @@ def apply_shift(frame: pd.DataFrame, shift: Mapping[str, str | float], *, seed: 
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m src.synthetic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.training.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="CSV (or .parquet) file to write")

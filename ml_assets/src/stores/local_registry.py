@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .local_store import MAX_VERSION_ATTEMPTS, NAME, claim_version_folder, utc_stamp, write_json_atomic
+from .atomic_files import MAX_VERSION_ATTEMPTS, NAME, claim_version_folder, utc_stamp, write_json_atomic
 
 METADATA = "metadata.json"
 MODEL_DIR = "model"

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
+from ..contracts.feature_schema import TARGET
 from .curated_data import DataError, list_data_files, read_curated_folder
-from .schema import TARGET
 
 MIN_ROWS = 50
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m src.prepare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.training.prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--training_data", required=True, help="folder (or file) of CSV/Parquet in the curated schema")
     parser.add_argument("--test_size", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)

@@ -5,9 +5,9 @@ in the curated schema) and returns ``{"predictions": [probability of default, ..
 message names the record index and the field; it is never scored and never a 500. Every scored request is
 printed as console-log lines (``console_log.format_lines``) that the export reads back from Log Analytics.
 
-azmlinfsrv loads this file by path (module ``entry_module``, no package), so the sibling modules are imported
-as the package ``src`` from the folder above this file (the deployment's code root, ``ml_assets/``); imported as
-part of a package (``ml_assets.src.score`` in the tests) it uses relative imports.
+azmlinfsrv loads this file by path (module ``entry_module``, no package), so the modules it needs are imported
+from the package ``src`` of the deployment's code root (``ml_assets/``, two folders above this file); imported as
+part of a package (``ml_assets.src.scoring.score`` in the tests) it uses relative imports.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from . import console_log, schema
-    from .model import find_mlmodel_dir
-else:  # loaded by path: make the code root importable and use the sibling modules as package `src`
-    _code_root = str(Path(__file__).resolve().parent.parent)
+    from ..contracts import console_log, feature_schema
+    from ..training.model import find_mlmodel_dir
+else:  # loaded by path: make the code root importable and import the other modules from the package `src`
+    _code_root = str(Path(__file__).resolve().parents[2])
     if _code_root not in sys.path:
         sys.path.insert(0, _code_root)
-    from src import console_log, schema  # type: ignore[no-redef]
-    from src.model import find_mlmodel_dir  # type: ignore[no-redef]
+    from src.contracts import console_log, feature_schema  # type: ignore[no-redef]
+    from src.training.model import find_mlmodel_dir  # type: ignore[no-redef]
 
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
@@ -116,14 +116,14 @@ def parse_request(body: bytes, max_records: int) -> tuple[list[list[Any]], list[
     unknown: list[int] = []
     for index, record in enumerate(records):
         try:
-            clean = schema.validate_record(index, record)
-        except schema.RecordError as exc:
+            clean = feature_schema.validate_record(index, record)
+        except feature_schema.RecordError as exc:
             raise BadRequest(str(exc)) from None
-        for name in schema.CATEGORICAL_FEATURES:
+        for name in feature_schema.CATEGORICAL_FEATURES:
             if len(clean[name]) > MAX_CATEGORY_CHARS:
                 raise BadRequest(f"record {index}, field {name!r}: longer than {MAX_CATEGORY_CHARS} characters")
-        rows.append([clean[name] for name in schema.FEATURES])
-        unknown.append(schema.unknown_categories(clean))
+        rows.append([clean[name] for name in feature_schema.FEATURES])
+        unknown.append(feature_schema.unknown_categories(clean))
     return rows, unknown
 
 
@@ -146,7 +146,7 @@ def request_id_from(headers: Mapping[str, str]) -> str:
 def score(rows: list[list[Any]]) -> list[float]:
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=list(schema.FEATURES))
+    frame = pd.DataFrame(rows, columns=list(feature_schema.FEATURES))
     return [float(p) for p in STATE.model.predict_proba(frame)[:, 1]]
 
 
@@ -171,7 +171,7 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
         model_version=STATE.model_version,
         deployment=STATE.deployment,
         time=datetime.now(UTC),
-        columns=schema.FEATURES,
+        columns=feature_schema.FEATURES,
         rows=rows,
         predictions=predictions,
         unknown_categories=unknown,

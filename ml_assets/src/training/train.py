@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..contracts.feature_schema import FEATURES, TARGET, parse_target
 from .curated_data import DataError, list_data_files
 from .model import Hyperparameters, build_pipeline, save_model
-from .schema import FEATURES, TARGET, parse_target
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Hyperparameters()
-    parser = argparse.ArgumentParser(prog="python -m src.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.training.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--train_data", required=True, help="folder with the train split (Parquet)")
     parser.add_argument("--model_output", required=True, help="folder for the MLflow model")
     parser.add_argument("--learning_rate", type=float, default=defaults.learning_rate)

@@ -1,6 +1,6 @@
 """Drift component: compares the exported inference data of a model version with its training data.
 
-    python -m src.drift --reference_data DIR --target_data DIR --model_name NAME --model_version V \
+    python -m src.drift.component --reference_data DIR --target_data DIR --model_name NAME --model_version V \
         [--window_start ISO] [--window_end ISO] [--stattest NAME] [--threshold X] [--drift_share 0.5] \
         [--min_rows N] [--report_sample_rows 10000] --report DIR --metrics DIR
 
@@ -35,8 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from . import drift_telemetry as telemetry
-from .drift_data import (
+from ..contracts import drift_telemetry as telemetry
+from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
+from .data import (
     PREDICTION,
     SchemaError,
     Window,
@@ -45,7 +46,7 @@ from .drift_data import (
     select_target_files,
     summarize_target,
 )
-from .drift_stats import (
+from .stats import (
     CATEGORICAL,
     NUMERICAL,
     STATTESTS,
@@ -56,7 +57,7 @@ from .drift_stats import (
     dataset_drift,
     summarize_columns,
 )
-from .schema import CATEGORICAL_FEATURES, FEATURES
+from .telemetry import emit
 
 log = logging.getLogger("drift")
 
@@ -104,7 +105,7 @@ def _optional(text: str | None) -> str | None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="src.drift", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="src.drift.component", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference_data", type=Path, required=True, help="curated CSV/Parquet (file or folder)")
     parser.add_argument("--target_data", type=Path, required=True, help="folder of exported Parquet")
     parser.add_argument("--model_name", required=True)
@@ -162,7 +163,7 @@ def _base(args: argparse.Namespace, window: Window) -> dict[str, Any]:
 def _fail(args: argparse.Namespace, window: Window, message: str, **extra: Any) -> int:
     log.error("%s", message)
     _write_json(args.metrics, {**_base(args, window), "status": "failed", "error": message, **extra})
-    from .drift_report import write_placeholder
+    from .report import write_placeholder
 
     write_placeholder(args.report, "Drift run failed", [message])
     return EXIT_BAD_INPUT
@@ -174,7 +175,7 @@ def _skip(args: argparse.Namespace, window: Window, reason: str, rows: int) -> i
         args.metrics,
         {**_base(args, window), "status": "skipped", "reason": reason, "current_rows": rows, "min_rows": args.min_rows},
     )
-    from .drift_report import write_placeholder
+    from .report import write_placeholder
 
     write_placeholder(args.report, "Drift run skipped", [reason, "No metrics were computed or sent."])
     return EXIT_OK
@@ -338,7 +339,7 @@ def main(args: argparse.Namespace) -> int:
     _write_json(args.metrics, metrics)
     exit_code = EXIT_OK
     try:
-        destination = telemetry.emit(telemetry_batch(args, window, result, prediction), _telemetry_env(args))
+        destination = emit(telemetry_batch(args, window, result, prediction), _telemetry_env(args))
         log.info("telemetry sent to %s", destination)
         metrics["telemetry"] = destination
     except Exception as exc:  # the metrics are written; the run must still show it failed to deliver them
@@ -348,7 +349,7 @@ def main(args: argparse.Namespace) -> int:
     timings["telemetry_s"] = time.perf_counter() - started
 
     # 5. the HTML report (on samples; the numbers are the full-data ones)
-    from .drift_report import table_sample, write_placeholder, write_report
+    from .report import table_sample, write_placeholder, write_report
 
     try:
         reference_sample = table_sample(reference, args.report_sample_rows)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .drift_stats import NUMERICAL, ColumnDrift, DatasetDrift
+from .stats import NUMERICAL, ColumnDrift, DatasetDrift
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-from .schema import CATEGORIES, FEATURES, NUMERIC
+from ..contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC
 
 # Engineered columns appended after the 23 features (names for the record, order matters).
 ENGINEERED: tuple[str, ...] = (

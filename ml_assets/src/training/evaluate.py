@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..stores.local_registry import LocalModelRegistry, registry_root
 from .curated_data import DataError
-from .local_registry import LocalModelRegistry, registry_root
 from .model import load_model, predict_default_probability
 from .train import read_split
 
@@ -31,7 +31,7 @@ METRICS_FILE = "metrics.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m src.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_input", required=True, help="the challenger MLflow model folder")
     parser.add_argument("--test_data", required=True, help="folder with the test split (Parquet)")
     parser.add_argument("--model_name", required=True)
@@ -95,7 +95,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
         if latest is not None:
             champion_doc = _score_champion(str(latest.version), latest.path, features, y)
     else:
-        from .azure_registry import download_latest, ml_client_from_environment
+        from ..stores.azure_registry import download_latest, ml_client_from_environment
 
         client = ml_client if ml_client is not None else ml_client_from_environment()
         downloaded = download_latest(client, args.model_name)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import CATEGORIES, FEATURES, NUMERIC, TARGET, parse_target
+from ..contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC, TARGET, parse_target
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 

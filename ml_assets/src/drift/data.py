@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .drift_stats import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
-from .schema import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
+from ..contracts.feature_schema import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
+from .stats import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -16,16 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..stores.local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
+from ..stores.local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .evaluate import DECISION_FILE
-from .local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
-from .local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .model import find_mlmodel_dir
 
 REGISTRATION_FILE = "registration.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m src.register", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.training.register", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_input", required=True, help="the MLflow model folder")
     parser.add_argument("--evaluation", required=True, help="the evaluate step's output folder")
     parser.add_argument("--model_name", required=True)
@@ -120,7 +120,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     else:
-        from .azure_registry import ml_client_from_environment, pipeline_context, register_model
+        from ..stores.azure_registry import ml_client_from_environment, pipeline_context, register_model
 
         client = ml_client if ml_client is not None else ml_client_from_environment()
         context = pipeline_context(client)
