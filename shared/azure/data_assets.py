@@ -12,11 +12,10 @@ imported inside the functions that need it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.azure.ml_client import workspace_client
+from shared.azure.ml_client import LazyMLClient, workspace_client
 from shared.ports import PlatformError, TransientError
 from shared.settings import Settings
 
@@ -44,7 +43,7 @@ def build_data_asset(name: str, version: str, path: str, *, description: str, ta
     )
 
 
-class AzureMLDataAssets:
+class AzureMLDataAssets(LazyMLClient):
     """:class:`shared.ports.DataAssetPublisher` for one asset name and folder URL."""
 
     def __init__(
@@ -57,9 +56,7 @@ class AzureMLDataAssets:
     ) -> None:
         self.name = name
         self.path = path
-        self._client = client
-        self._scope = scope
-        self._lock = threading.Lock()
+        self._init_client(client, (lambda: workspace_client(*scope)) if scope else None)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, path: str) -> AzureMLDataAssets:
@@ -72,14 +69,6 @@ class AzureMLDataAssets:
             scope=(settings.subscription_id, settings.resource_group, settings.workspace_name),
         )
 
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                if self._scope is None:
-                    raise PlatformError("no MLClient and no workspace scope given")
-                self._client = workspace_client(*self._scope)
-            return self._client
-
     def publish(self, version: str, *, description: str, tags: Mapping[str, str]) -> str:
         from azure.ai.ml.exceptions import MlException
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
@@ -87,7 +76,7 @@ class AzureMLDataAssets:
         asset = build_data_asset(self.name, version, self.path, description=description, tags=tags)
         reference = f"azureml:{self.name}:{version}"
         try:
-            self.client().data.create_or_update(asset)
+            self.client.data.create_or_update(asset)
         except MlException as exc:  # the SDK's own validation
             raise PlatformError(f"create data asset {reference}: {exc}") from exc
         except ResourceExistsError:

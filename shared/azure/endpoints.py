@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.azure.ml_client import exception_chain, first_line, make_ml_client
+from shared.azure.ml_client import LazyMLClient, exception_chain, first_line, make_ml_client
+from shared.platform_rules import check_traffic_shares, is_valid_deployment_name, live
 from shared.ports import (
     DeploymentSpec,
     DeploymentState,
@@ -33,7 +33,6 @@ from shared.ports import (
     PlatformError,
     TransientError,
 )
-from shared.services.rollout_state import is_valid_deployment_name, live
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,21 +76,6 @@ def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = 
                 return TransientError(f"{what}: HTTP {status}: {first_line(cause)}")
             return PlatformError(f"{what}: HTTP {status}: {first_line(cause)}")
     return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
-
-
-def check_traffic(traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
-    """Azure ML's traffic rules, checked before sending: live traffic sums to 100 (or nothing is set);
-    mirror traffic is at most 50 % and never to a deployment with live traffic."""
-    live_traffic, mirror_traffic = live(traffic), live(mirror)
-    if any(v < 0 or v > 100 for v in {**traffic, **mirror}.values()):
-        raise PlatformError(f"traffic values must be in 0..100: {dict(traffic)}, mirror {dict(mirror)}")
-    if live_traffic and sum(live_traffic.values()) != 100:
-        raise PlatformError(f"live traffic must sum to 100, got {sum(live_traffic.values())}: {live_traffic}")
-    if sum(mirror_traffic.values()) > 50:
-        raise PlatformError(f"mirror traffic is at most 50 %: {mirror_traffic}")
-    overlap = sorted(set(live_traffic) & set(mirror_traffic))
-    if overlap:
-        raise PlatformError(f"cannot mirror traffic to deployments with live traffic: {', '.join(overlap)}")
 
 
 def build_deployment(spec: DeploymentSpec, yaml_path: Path = DEPLOYMENT_YAML) -> ManagedOnlineDeployment:
@@ -147,7 +131,7 @@ def build_endpoint(name: str, yaml_path: Path | None = ENDPOINT_YAML) -> Managed
     return endpoint
 
 
-class AzureEndpointPlatform:
+class AzureEndpointPlatform(LazyMLClient):
     """:class:`shared.ports.EndpointPlatform` on one Azure ML workspace.
 
     ``client`` is an ``MLClient`` (tests pass a fake with the same ``online_endpoints`` /
@@ -164,9 +148,7 @@ class AzureEndpointPlatform:
     ) -> None:
         if client is None and settings is None:
             raise ValueError("pass an MLClient or the settings to build one")
-        self._client = client
-        self._settings = settings
-        self._lock = threading.Lock()
+        self._init_client(client, (lambda: make_ml_client(settings)) if settings else None)
         self.deployment_yaml = deployment_yaml
         self.endpoint_yaml = endpoint_yaml
 
@@ -174,15 +156,6 @@ class AzureEndpointPlatform:
     def from_settings(cls, settings: Settings) -> AzureEndpointPlatform:
         settings.validate("subscription_id", "resource_group", "workspace_name")  # fail now, naming the setting
         return cls(settings=settings)
-
-    @property
-    def client(self) -> MLClient:
-        with self._lock:
-            if self._client is None:
-                if self._settings is None:
-                    raise PlatformError("no MLClient and no settings to build one")
-                self._client = make_ml_client(self._settings)
-            return self._client
 
     def get_endpoint(self, name: str) -> EndpointState | None:
         try:
@@ -246,7 +219,7 @@ class AzureEndpointPlatform:
             raise error from exc
 
     def set_traffic(self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
-        check_traffic(traffic, mirror or {})
+        check_traffic_shares(traffic, mirror)  # what Azure would refuse fails here, before any call
         what = f"set traffic of {endpoint} to {live(traffic)} (mirror {live(mirror)})"
         try:
             entity = self.client.online_endpoints.get(endpoint)

@@ -5,8 +5,11 @@ functions, so importing this module costs nothing at start-up.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.ports import PlatformError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,6 +49,30 @@ def make_ml_client(settings: Settings, registry_name: str | None = None) -> MLCl
 
         return MLClient(DefaultAzureCredential(), registry_name=registry_name, show_progress=False, **CLIENT_OPTIONS)
     return workspace_client(settings.subscription_id, settings.resource_group, settings.workspace_name)
+
+
+class LazyMLClient:
+    """Mixin for the Azure modules on ``azure-ai-ml``: :attr:`client` is the ``MLClient`` given (tests pass
+    fakes), else one built by ``build`` on first use, once, under a lock, so a handler that answers from the
+    state store never pays for importing ``azure.ai.ml`` or fetching a token."""
+
+    _client: Any
+    _build_client: Callable[[], Any] | None
+    _client_lock: threading.Lock
+
+    def _init_client(self, client: Any | None, build: Callable[[], Any] | None) -> None:
+        self._client = client
+        self._build_client = build
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> MLClient:
+        with self._client_lock:
+            if self._client is None:
+                if self._build_client is None:
+                    raise PlatformError("no MLClient was given and there are no settings to build one")
+                self._client = self._build_client()
+            return self._client  # type: ignore[no-any-return]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:

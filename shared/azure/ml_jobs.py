@@ -11,12 +11,11 @@ once; nothing waits for the job) and maps azure-core errors to the port's error 
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.azure.ml_client import exception_chain, first_line, workspace_client
+from shared.azure.ml_client import LazyMLClient, exception_chain, first_line, workspace_client
 from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
 from shared.settings import Settings
 
@@ -74,7 +73,7 @@ def build_pipeline_job(request: PipelineJobRequest, base_dir: Path | None = None
     return job
 
 
-class AzureMLJobPlatform:
+class AzureMLJobPlatform(LazyMLClient):
     """:class:`shared.ports.JobPlatform` on one Azure ML workspace.
 
     ``client`` is an ``MLClient`` (or anything with its ``jobs`` operations: tests pass a fake). Without
@@ -90,10 +89,9 @@ class AzureMLJobPlatform:
         workspace_name: str | None = None,
         base_dir: Path | None = None,
     ) -> None:
-        self._client = client
-        self._scope = (subscription_id, resource_group, workspace_name)
+        scope = (subscription_id, resource_group, workspace_name)
+        self._init_client(client, lambda: workspace_client(*scope))
         self._base_dir = base_dir or PROJECT_ROOT
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AzureMLJobPlatform:
@@ -103,13 +101,6 @@ class AzureMLJobPlatform:
             resource_group=settings.resource_group,
             workspace_name=settings.workspace_name,
         )
-
-    @property
-    def client(self) -> MLClient:
-        with self._lock:
-            if self._client is None:
-                self._client = workspace_client(*self._scope)
-            return self._client
 
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
         job = build_pipeline_job(request, self._base_dir)

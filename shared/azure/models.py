@@ -15,16 +15,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.azure.endpoints import translate_endpoint_error
-from shared.azure.ml_client import make_ml_client
+from shared.azure.ml_client import LazyMLClient, make_ml_client
+from shared.platform_rules import registry_model_ref
 from shared.ports import ModelInfo, NotFoundError, PlatformError
-from shared.services.rollout_state import registry_model_ref
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
 
-class AzureModelRegistry:
+class AzureModelRegistry(LazyMLClient):
     """Workspace models, and sharing into registries.
 
     ``client`` is the workspace ``MLClient``; ``registry_client(name)`` returns an ``MLClient`` bound to
@@ -40,7 +40,7 @@ class AzureModelRegistry:
     ) -> None:
         if client is None and settings is None:
             raise ValueError("pass an MLClient or the settings to build one")
-        self._client = client
+        self._init_client(client, (lambda: make_ml_client(settings)) if settings else None)
         self._settings = settings
         self._registry_client = registry_client
         self._registry_clients: dict[str, Any] = {}
@@ -50,15 +50,6 @@ class AzureModelRegistry:
     def from_settings(cls, settings: Settings) -> AzureModelRegistry:
         settings.validate("subscription_id", "resource_group", "workspace_name")
         return cls(settings=settings)
-
-    @property
-    def client(self) -> MLClient:
-        with self._lock:
-            if self._client is None:
-                if self._settings is None:
-                    raise PlatformError("no MLClient and no settings to build one")
-                self._client = make_ml_client(self._settings)
-            return self._client
 
     def _registry(self, name: str) -> Any:
         with self._lock:

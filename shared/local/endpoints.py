@@ -20,7 +20,7 @@ What a managed online endpoint is in Azure ML, on one machine:
   as it arrives, to :class:`shared.local.console_logs.ConsoleLogWriter` (``<console_log_root>/<endpoint>/
   <deployment>/…``), the local ``AmlOnlineEndpointConsoleLog`` that the export reads.
 - **Rules**: Azure ML's (traffic sums to 100, mirror ≤ 50 % and never to a live deployment, no deletion with
-  traffic, deployment names), from :mod:`shared.services.endpoint_rules`, the same code as the fake platform
+  traffic, deployment names), from :mod:`shared.platform_rules`, the same code as the fake platform
   the rollout reconciler is tested against, so both refuse the same calls with the same errors.
 - **State file**: after every change, ``<state_dir>/endpoints/<endpoint>.json`` (written atomically) shows the
   traffic, mirror and each deployment's model, port, pid, provisioning state and error, for other processes and
@@ -57,6 +57,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ml_assets.src.stores.atomic_files import write_json_atomic
+from shared import platform_rules
 from shared.local.console_logs import ConsoleLogWriter, console_log_root
 from shared.local.serve import LOOPBACK, ScoringServer, ServeError
 from shared.ports import (
@@ -68,7 +69,6 @@ from shared.ports import (
     PlatformError,
     TransientError,
 )
-from shared.services import endpoint_rules
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ class LocalEndpointPlatform:
             return EndpointState(name, "Succeeded", dict(ep.traffic), dict(ep.mirror), ep.scoring_uri)
 
     def begin_create_endpoint(self, name: str) -> None:
-        endpoint_rules.check_endpoint_name(name)
+        platform_rules.check_endpoint_name(name)
         with self._lock:
             self._check_open()
             if name in self._endpoints:
@@ -324,13 +324,13 @@ class LocalEndpointPlatform:
     # --- the port: deployments ----------------------------------------------------------------------------
 
     def begin_create_deployment(self, spec: DeploymentSpec) -> None:
-        endpoint_rules.check_deployment_name(spec.name)
+        platform_rules.check_deployment_name(spec.name)
         with self._lock:
             self._check_open()
             ep = self._endpoint(spec.endpoint)
             existing = ep.deployments.get(spec.name)
             if existing is not None:
-                endpoint_rules.existing_deployment_matches(spec, existing.state, existing.spec.model)
+                platform_rules.existing_deployment_matches(spec, existing.state, existing.spec.model)
                 return
             dep = ep.deployments[spec.name] = _Deployment(spec)
             try:
@@ -385,7 +385,7 @@ class LocalEndpointPlatform:
                 dep = ep.deployments.get(name)
                 return dep.state if dep is not None else None
 
-            ep.traffic, ep.mirror = endpoint_rules.check_traffic(traffic, mirror, state_of)
+            ep.traffic, ep.mirror = platform_rules.check_traffic(traffic, mirror, state_of)
             self._save(ep)
         log.info("local endpoint %s: traffic %s, mirror %s", endpoint, ep.traffic, ep.mirror)
 
@@ -395,7 +395,7 @@ class LocalEndpointPlatform:
             dep = ep.deployments.get(name)
             if dep is None or dep.state == "Deleting":
                 return
-            endpoint_rules.check_deletable(name, ep.traffic, ep.mirror)
+            platform_rules.check_deletable(name, ep.traffic, ep.mirror)
             dep.state, dep.stopping = "Deleting", True
             self._save(ep)
         threading.Thread(target=self._delete, args=(ep, dep), name=f"delete-{endpoint}-{name}", daemon=True).start()

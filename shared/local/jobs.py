@@ -51,7 +51,8 @@ from urllib.parse import unquote, urlsplit
 from ml_assets.src.stores.atomic_files import utc_stamp, write_json_atomic
 from ml_assets.src.stores.local_data_assets import JOB_RECORD_KEY
 from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
+from shared.settings_parsing import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = "jobs"

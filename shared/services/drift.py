@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from shared.clock import utcnow
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import (
@@ -75,10 +76,6 @@ _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 TAG_DATA_NAME: Final = "training_data_name"
 TAG_DATA_VERSION: Final = "training_data_version"
 TAG_DATA: Final = "training_data"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def floor_hour(moment: datetime) -> datetime:

@@ -71,10 +71,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ml_assets.src.contracts.console_log import Request
+from shared.clock import utcnow
 from shared.ports import (
     BlobWriter,
     ConflictError,
@@ -189,16 +190,12 @@ class ExportRun:
         return dict(vars(self))
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def run_export(
     config: ExportConfig,
     ports: ExportPorts,
     *,
     past_due: bool = False,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] = utcnow,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> ExportRun:
     """One export run (see the module docstring). Raises PlatformError/TransientError on failures that a
@@ -247,7 +244,7 @@ class _State:
     def document(self, config: ExportConfig) -> dict[str, Any]:
         return {
             "watermark": iso(self.watermark),
-            "updated_at": iso(floor_second(utc_now())),
+            "updated_at": iso(floor_second(utcnow())),
             "model": config.model,
             "endpoint": config.endpoint,
             "last_window": self.last_window,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.clock import utcnow
 from shared.payloads import PayloadError
 from shared.payloads.alerts import CommonAlert, PayloadTooLargeError, peek_alert_identity
 from shared.ports import (
@@ -52,7 +53,8 @@ from shared.ports import (
     TransientError,
 )
 from shared.services import state_keys
-from shared.settings import Settings, SettingsError, format_duration
+from shared.settings import Settings
+from shared.settings_parsing import SettingsError, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,6 @@ REJECTED = "rejected"
 FAILED = "failed"
 
 _SUBMITTING = "submitting"  # claim state while the first delivery submits
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- configuration and outcome -------------------------------------------------------------------

@@ -30,7 +30,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.clock import utcnow
 from shared.payloads.events import ModelRegisteredEvent, version_key
+from shared.platform_rules import live, model_version_from_ref, workspace_model_ref
 from shared.ports import (
     ConflictError,
     DeploymentSpec,
@@ -65,14 +67,10 @@ from shared.services.rollout_state import (
     check_scoring_response,
     deployment_name,
     iso,
-    live,
-    model_version_from_ref,
     parse_iso,
     restore_mirror,
     restore_target,
     split_traffic,
-    utcnow,
-    workspace_model_ref,
 )
 
 log = logging.getLogger(__name__)

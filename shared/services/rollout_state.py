@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.platform_rules import is_valid_deployment_name, live
+
 # --- phases --------------------------------------------------------------------------------------
 
 PENDING = "pending"  # recorded by the event handler; the reconciler picks it up
@@ -48,14 +50,6 @@ HISTORY_LIMIT = 100
 PAST_LIMIT = 20
 EVENT_ID_LIMIT = 20
 
-# Azure ML's rule for endpoint and deployment names (azure.ai.ml EndpointConfigurations).
-_DEPLOYMENT_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
-DEPLOYMENT_NAME_MIN, DEPLOYMENT_NAME_MAX = 3, 32
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
@@ -66,10 +60,6 @@ def parse_iso(value: str | None) -> datetime | None:
 
 
 # --- names ---------------------------------------------------------------------------------------
-
-
-def is_valid_deployment_name(name: str) -> bool:
-    return DEPLOYMENT_NAME_MIN <= len(name) <= DEPLOYMENT_NAME_MAX and bool(_DEPLOYMENT_NAME.fullmatch(name))
 
 
 def deployment_name(model: str, version: str, rollout_id: str) -> str:
@@ -86,40 +76,7 @@ def deployment_name(model: str, version: str, rollout_id: str) -> str:
     return name
 
 
-# --- model references ----------------------------------------------------------------------------
-
-_WORKSPACE_REF = re.compile(r"^(?:azureml:)?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<version>[^:/@]+)$")
-_REGISTRY_REF = re.compile(r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$")
-
-
-def workspace_model_ref(name: str, version: str) -> str:
-    return f"azureml:{name}:{version}"
-
-
-def registry_model_ref(registry: str, name: str, version: str) -> str:
-    return f"azureml://registries/{registry}/models/{name}/versions/{version}"
-
-
-def model_version_from_ref(ref: str | None, model: str) -> str | None:
-    """The version in a deployment's model reference when it is ``model`` (else None).
-
-    Understands ``azureml:<name>:<version>``, ``<name>:<version>``, registry references and ARM ids
-    (``…/models/<name>/versions/<version>``).
-    """
-    if not ref:
-        return None
-    found = _REGISTRY_REF.search(ref) or _WORKSPACE_REF.fullmatch(ref)
-    if found and found["name"] == model:
-        return found["version"]
-    return None
-
-
 # --- traffic -------------------------------------------------------------------------------------
-
-
-def live(traffic: Mapping[str, int] | None) -> dict[str, int]:
-    """Only the deployments with traffic (the SDK lists idle deployments with 0)."""
-    return {k: int(v) for k, v in sorted((traffic or {}).items()) if int(v) > 0}
 
 
 def _largest_remainder(weights: Mapping[str, float], total: int) -> dict[str, int]:

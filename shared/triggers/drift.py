@@ -37,7 +37,7 @@ from shared.services.drift import (
     DriftOutcome,
     DriftService,
 )
-from shared.settings import SettingsError
+from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
 
 bp = func.Blueprint()

@@ -15,7 +15,7 @@ import azure.functions as func
 from shared.context import get_context
 from shared.ports import PlatformError, TransientError
 from shared.services.export import ExportConfig, ExportPorts, run_export
-from shared.settings import SettingsError
+from shared.settings_parsing import SettingsError
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from shared.services.retraining import (
     RetrainingService,
     reject_payload,
 )
-from shared.settings import SettingsError
+from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
 
 bp = func.Blueprint()

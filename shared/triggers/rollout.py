@@ -18,7 +18,7 @@ import azure.functions as func
 from shared.context import get_context
 from shared.payloads import PayloadError
 from shared.ports import PlatformError, TransientError
-from shared.settings import SettingsError
+from shared.settings_parsing import SettingsError
 
 # The event model and the rollout service are imported inside the functions: function start-up
 # (every cold start indexes all functions) does not pay for them.

@@ -9,7 +9,7 @@ import azure.functions as func
 from shared.context import get_context
 from shared.ports import PlatformError, TransientError
 from shared.services.status import read_status
-from shared.settings import SettingsError
+from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
 
 bp = func.Blueprint()

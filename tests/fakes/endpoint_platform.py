@@ -1,7 +1,7 @@
 """An in-memory :class:`shared.ports.EndpointPlatform` that enforces Azure ML's rules.
 
 Rules (each violation raises ``PlatformError``, as the service answers 400; the checks are the ones the local
-endpoint platform applies too, from :mod:`shared.services.endpoint_rules`):
+endpoint platform applies too, from :mod:`shared.platform_rules`):
 
 - live traffic sums to 100, or is empty; only to existing, successfully provisioned deployments;
 - mirror traffic: at most 50 % in total, only with live traffic set, never to a deployment with live traffic;
@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared import platform_rules
 from shared.ports import (
     DeploymentSpec,
     DeploymentState,
@@ -30,7 +31,6 @@ from shared.ports import (
     PlatformError,
     TransientError,
 )
-from shared.services import endpoint_rules
 
 
 class SimulatedCrash(BaseException):
@@ -165,13 +165,13 @@ class FakeEndpointPlatform:
 
     def begin_create_deployment(self, spec: DeploymentSpec) -> None:
         self._enter("begin_create_deployment", spec)
-        endpoint_rules.check_deployment_name(spec.name)
+        platform_rules.check_deployment_name(spec.name)
         ep = self._endpoint(spec.endpoint)
         if ep.state != "Succeeded":
             raise TransientError(f"HTTP 409: endpoint {ep.name} is {ep.state}")
         existing = self.deployments.get((spec.endpoint, spec.name))
         if existing is not None:
-            endpoint_rules.existing_deployment_matches(spec, existing.state, existing.spec.model)
+            platform_rules.existing_deployment_matches(spec, existing.state, existing.spec.model)
         else:
             behaviour = self.behaviours.get(spec.model_version, Behaviour())
             self.deployments[(spec.endpoint, spec.name)] = _Deployment(spec, "Creating", behaviour.polls)
@@ -226,7 +226,7 @@ class FakeEndpointPlatform:
             dep = self.deployments.get((endpoint, name))
             return dep.state if dep is not None else None
 
-        live, mirrored = endpoint_rules.check_traffic(traffic, mirror, state_of)
+        live, mirrored = platform_rules.check_traffic(traffic, mirror, state_of)
         ep.traffic, ep.mirror = live, mirrored
         self.traffic_history.append((endpoint, dict(live), dict(mirrored)))
         self._check_invariants()
@@ -238,7 +238,7 @@ class FakeEndpointPlatform:
         dep = self.deployments.get((endpoint, name))
         if dep is None:
             return
-        endpoint_rules.check_deletable(name, ep.traffic, ep.mirror)
+        platform_rules.check_deletable(name, ep.traffic, ep.mirror)
         if self.delete_polls == 0:
             del self.deployments[(endpoint, name)]
         else:

@@ -195,7 +195,7 @@ def test_a_state_store_outage_raises_so_event_grid_redelivers() -> None:
 
 
 def test_a_configuration_error_raises_and_names_the_setting(storage_env: dict[str, str]) -> None:
-    from shared.settings import SettingsError
+    from shared.settings_parsing import SettingsError
 
     use_context(AppContext(settings=Settings({**storage_env, "DEPLOY_SKIP_TAG": "no-equals-sign"})))
     with pytest.raises(SettingsError, match="DEPLOY_SKIP_TAG"):

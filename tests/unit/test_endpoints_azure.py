@@ -34,7 +34,8 @@ from shared.azure.models import AzureModelRegistry
 from shared.context import AppContext
 from shared.ports import DeploymentSpec, NotFoundError, PlatformError, TransientError
 from shared.services.rollout_state import deployment_name
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
+from shared.settings_parsing import SettingsError
 
 SPEC = DeploymentSpec(
     endpoint="credit-default",

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from shared import platform_rules
 from shared.context import AppContext
 from shared.local.endpoints import DEPLOYMENT_HEADER, NO_DEPLOYMENT, LocalEndpointPlatform, startup_error
 from shared.local.registry import LocalRegistry
 from shared.ports import DeploymentSpec, NotFoundError, PlatformError, TransientError
-from shared.services import endpoint_rules
 from shared.settings import Settings
 from tests.fakes.endpoint_platform import Behaviour, FakeEndpointPlatform
 
@@ -49,15 +49,15 @@ def _states(**states: str):
 def test_traffic_rules_refuse_what_azure_refuses(traffic, mirror, message) -> None:
     states = _states(a="Succeeded", b="Succeeded", broken="Failed", new="Creating")
     with pytest.raises(PlatformError, match=message) as caught:
-        endpoint_rules.check_traffic(traffic, mirror, states)
+        platform_rules.check_traffic(traffic, mirror, states)
     assert str(caught.value).startswith("HTTP 400: ")
 
 
 def test_traffic_rules_keep_only_positive_shares() -> None:
     states = _states(a="Succeeded", b="Succeeded", c="Succeeded")
-    live, mirror = endpoint_rules.check_traffic({"a": 70, "b": 30, "c": 0}, {"c": 20}, states)
+    live, mirror = platform_rules.check_traffic({"a": 70, "b": 30, "c": 0}, {"c": 20}, states)
     assert (live, mirror) == ({"a": 70, "b": 30}, {"c": 20})
-    assert endpoint_rules.check_traffic({"a": 0}, None, states) == ({}, {})  # nothing serves: allowed
+    assert platform_rules.check_traffic({"a": 0}, None, states) == ({}, {})  # nothing serves: allowed
 
 
 def test_the_fake_platform_applies_the_same_rules() -> None:
@@ -80,10 +80,10 @@ def test_the_fake_platform_applies_the_same_rules() -> None:
 )
 def test_deployment_names_follow_azure(name: str, valid: bool) -> None:
     if valid:
-        endpoint_rules.check_deployment_name(name)
+        platform_rules.check_deployment_name(name)
     else:
         with pytest.raises(PlatformError, match="invalid deployment name"):
-            endpoint_rules.check_deployment_name(name)
+            platform_rules.check_deployment_name(name)
 
 
 # --- the weighted choice and the failure text ---------------------------------------------------------------

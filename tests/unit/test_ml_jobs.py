@@ -26,7 +26,8 @@ from shared.context import AppContext
 from shared.payloads.alerts import parse_common_alert
 from shared.ports import AssetInput, NotFoundError, PipelineJobRequest, PlatformError, TransientError
 from shared.services.retraining import TRAINING_PIPELINE_YAML, RetrainConfig, RetrainingService
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
+from shared.settings_parsing import SettingsError
 from tests.conftest import PROJECT_ROOT
 from tests.unit.test_alert_payload import alert_id, metric_alert
 

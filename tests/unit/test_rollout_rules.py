@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.platform_rules import is_valid_deployment_name, model_version_from_ref
 from shared.services.rollout_state import (
     Rollout,
     check_scoring_response,
     deployment_name,
-    is_valid_deployment_name,
-    model_version_from_ref,
     restore_target,
     split_traffic,
 )

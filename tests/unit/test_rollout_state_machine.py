@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
+from shared.platform_rules import is_valid_deployment_name
 from shared.ports import PlatformError, TransientError
 from shared.services.rollout import FAILURE_PREFIX, SUCCESS_PREFIX, Decision, RolloutReconciler
-from shared.services.rollout_state import is_valid_deployment_name
 from tests.fakes.endpoint_platform import Behaviour, FakeEndpointPlatform, FakeModelRegistry
 from tests.fakes.memory_state_store import MemoryStateStore
 from tests.fakes.rollout_harness import ENDPOINT, MODEL, Harness, make_policy

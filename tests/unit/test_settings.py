@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.settings import Settings, SettingsError, format_duration, parse_duration, settings_table
+from shared.settings import Settings, settings_table
+from shared.settings_parsing import SettingsError, format_duration, parse_duration
 from tests.conftest import PROJECT_ROOT
 
 MALFORMED = {
