@@ -7,11 +7,11 @@
 Steps:
 
 1. read the reference (curated CSV/Parquet: the model's training data) and, file by file, the exported
-   Parquet of the window, reduced to exact per-column counts and a uniform sample (``drift_data``); a
+   Parquet of the window, reduced to exact per-column counts and a uniform sample (``data``); a
    missing or mistyped column fails the run (exit 2) naming the column;
 2. fewer than ``min_rows`` current rows (default: the ``DRIFT_MIN_ROWS`` setting, else 100): the run ends
    with a clear message, exit 0, ``metrics.json`` saying ``"status": "skipped"`` and why, no telemetry;
-3. per-feature verdicts equal to Evidently's ``DataDriftPreset`` on the full data (``drift_stats``: exact
+3. per-feature verdicts equal to Evidently's ``DataDriftPreset`` on the full data (``verdicts``: exact
    counts instead of rows; see there why that is faithful), the dataset verdict (share of drifted features
    ``>= drift_share``), and drift of the ``prediction`` column when both the exported data and the
    reference have one (the training data normally has no predictions: then it is skipped with a note);
@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from ..contracts import drift_telemetry as telemetry
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
+from .column_counts import CATEGORICAL, NUMERICAL, DriftInputError, summarize_columns
 from .data import (
     PREDICTION,
     SchemaError,
@@ -46,18 +47,9 @@ from .data import (
     select_target_files,
     summarize_target,
 )
-from .stats import (
-    CATEGORICAL,
-    NUMERICAL,
-    STATTESTS,
-    ColumnDrift,
-    DatasetDrift,
-    DriftInputError,
-    column_drift,
-    dataset_drift,
-    summarize_columns,
-)
+from .stattests import STATTESTS
 from .telemetry import emit
+from .verdicts import ColumnDrift, DatasetDrift, column_drift, dataset_drift
 
 log = logging.getLogger("drift")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
-from .stats import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
+from .column_counts import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
 
 if TYPE_CHECKING:
     import pyarrow as pa
