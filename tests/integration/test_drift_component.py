@@ -24,15 +24,11 @@ from ml_assets.src.contracts import drift_telemetry as t
 from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from ml_assets.src.drift import component as drift
 from ml_assets.src.drift.column_counts import CATEGORICAL, NUMERICAL, categorical_counts, numeric_counts
-from ml_assets.src.drift.data import (
-    SchemaError,
-    Window,
-    load_reference,
-    load_target,
-    select_target_files,
-    summarize_target,
-)
+from ml_assets.src.drift.feature_tables import SchemaError
+from ml_assets.src.drift.reference import load_reference
 from ml_assets.src.drift.stattests import preset_kwargs
+from ml_assets.src.drift.target_files import Window, select_target_files
+from ml_assets.src.drift.target_summary import load_target, summarize_target
 from ml_assets.src.drift.verdicts import evidently_verdicts
 from ml_assets.src.training.synthetic import generate
 from tests.conftest import PROJECT_ROOT

@@ -6,9 +6,9 @@
 
 Steps:
 
-1. read the reference (curated CSV/Parquet: the model's training data) and, file by file, the exported
-   Parquet of the window, reduced to exact per-column counts and a uniform sample (``data``); a
-   missing or mistyped column fails the run (exit 2) naming the column;
+1. read the reference (``reference``: curated CSV/Parquet, the model's training data) and, file by file, the
+   exported Parquet of the window (``target_files`` picks the files), reduced to exact per-column counts and a
+   uniform sample (``target_summary``); a missing or mistyped column fails the run (exit 2) naming the column;
 2. fewer than ``min_rows`` current rows (default: the ``DRIFT_MIN_ROWS`` setting, else 100): the run ends
    with a clear message, exit 0, ``metrics.json`` saying ``"status": "skipped"`` and why, no telemetry;
 3. per-feature verdicts equal to Evidently's ``DataDriftPreset`` on the full data (``verdicts``: exact
@@ -38,16 +38,11 @@ from typing import Any, Final
 from ..contracts import drift_telemetry as telemetry
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
 from .column_counts import CATEGORICAL, NUMERICAL, DriftInputError, summarize_columns
-from .data import (
-    PREDICTION,
-    SchemaError,
-    Window,
-    load_reference,
-    parse_time,
-    select_target_files,
-    summarize_target,
-)
+from .feature_tables import PREDICTION, SchemaError
+from .reference import load_reference
 from .stattests import STATTESTS
+from .target_files import Window, parse_time, select_target_files
+from .target_summary import summarize_target
 from .telemetry import emit
 from .verdicts import ColumnDrift, DatasetDrift, column_drift, dataset_drift
 
