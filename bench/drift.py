@@ -40,8 +40,9 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from ml_assets.src import drift_stats  # noqa: E402
 from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
+from ml_assets.src.drift.stattests import preset_kwargs  # noqa: E402
+from ml_assets.src.drift.verdicts import evidently_verdicts  # noqa: E402
 from ml_assets.src.training.synthetic import apply_shift, generate  # noqa: E402
 
 MODEL, VERSION = "credit-default", "1"
@@ -154,11 +155,11 @@ def evidently_full(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict
         numerical_columns=list(NUMERIC_FEATURES), categorical_columns=list(CATEGORICAL_FEATURES)
     )
     started = time.perf_counter()
-    snapshot = Report([DataDriftPreset(**drift_stats.preset_kwargs(None, None, 0.5))], include_tests=True).run(
+    snapshot = Report([DataDriftPreset(**preset_kwargs(None, None, 0.5))], include_tests=True).run(
         current_data=Dataset.from_pandas(current[list(FEATURES)], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[list(FEATURES)], data_definition=definition),
     )
-    verdicts = drift_stats.evidently_verdicts(snapshot.dict(), list(FEATURES))
+    verdicts = evidently_verdicts(snapshot.dict(), list(FEATURES))
     return verdicts, time.perf_counter() - started
 
 

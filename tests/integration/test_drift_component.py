@@ -23,15 +23,13 @@ import pytest
 from ml_assets.src.contracts import drift_telemetry as t
 from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from ml_assets.src.drift import component as drift
-from ml_assets.src.drift import stats as drift_stats
-from ml_assets.src.drift.data import (
-    SchemaError,
-    Window,
-    load_reference,
-    load_target,
-    select_target_files,
-    summarize_target,
-)
+from ml_assets.src.drift.column_counts import CATEGORICAL, NUMERICAL, categorical_counts, numeric_counts
+from ml_assets.src.drift.feature_tables import SchemaError
+from ml_assets.src.drift.reference import load_reference
+from ml_assets.src.drift.stattests import preset_kwargs
+from ml_assets.src.drift.target_files import Window, select_target_files
+from ml_assets.src.drift.target_summary import load_target, summarize_target
+from ml_assets.src.drift.verdicts import evidently_verdicts
 from ml_assets.src.training.synthetic import generate
 from tests.conftest import PROJECT_ROOT
 
@@ -177,11 +175,11 @@ def test_two_shifted_features_are_exactly_the_ones_flagged_as_evidently_would(tm
     definition = DataDefinition(
         numerical_columns=list(NUMERIC_FEATURES), categorical_columns=list(CATEGORICAL_FEATURES)
     )
-    snapshot = Report([DataDriftPreset(**drift_stats.preset_kwargs(None, None, 0.5))], include_tests=True).run(
+    snapshot = Report([DataDriftPreset(**preset_kwargs(None, None, 0.5))], include_tests=True).run(
         current_data=Dataset.from_pandas(current[list(FEATURES)], data_definition=definition),
         reference_data=Dataset.from_pandas(pd.read_csv(reference)[list(FEATURES)], data_definition=definition),
     )
-    evidently = drift_stats.evidently_verdicts(snapshot.dict(), list(FEATURES))
+    evidently = evidently_verdicts(snapshot.dict(), list(FEATURES))
     for feature in metrics["features"]:
         score, drifted = evidently[feature["feature_name"]]
         assert feature["drift_detected"] == drifted, feature["feature_name"]
@@ -316,11 +314,11 @@ def test_file_by_file_counts_equal_the_counts_of_all_rows(tmp_path: Path):
     everything = load_target(files, window)
     assert summary.rows == everything.num_rows == 750
     for column in [*FEATURES, "prediction"]:
-        kind = drift_stats.CATEGORICAL if column in CATEGORICAL_FEATURES else drift_stats.NUMERICAL
+        kind = CATEGORICAL if column in CATEGORICAL_FEATURES else NUMERICAL
         whole = (
-            drift_stats.categorical_counts(everything.column(column))
-            if kind == drift_stats.CATEGORICAL
-            else drift_stats.numeric_counts(everything.column(column))
+            categorical_counts(everything.column(column))
+            if kind == CATEGORICAL
+            else numeric_counts(everything.column(column))
         )
         assert summary.counts[column].as_dict() == whole.as_dict(), column
     # And the report sample is a deterministic sample of those rows

@@ -17,14 +17,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_assets.src.drift import stats as ds
+from ml_assets.src.drift.column_counts import (
+    CATEGORICAL,
+    NUMERICAL,
+    Counts,
+    DriftInputError,
+    categorical_counts,
+    numeric_counts,
+)
+from ml_assets.src.drift.stattests import (
+    FAST_TESTS,
+    STATTESTS,
+    _jensenshannon,
+    _wasserstein,
+    default_stattest,
+    preset_kwargs,
+    stattest_for,
+)
+from ml_assets.src.drift.verdicts import ColumnDrift, DatasetDrift, column_drift
 
 
 def _evidently(reference: pd.Series, current: pd.Series, kind: str, stattest: str | None, threshold: float | None):
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    column_type = ColumnType.Numerical if kind == ds.NUMERICAL else ColumnType.Categorical
+    column_type = ColumnType.Numerical if kind == NUMERICAL else ColumnType.Categorical
     # What get_one_column_drift does before the test: inf → NaN, drop NaN.
     ref = reference.replace([-np.inf, np.inf], np.nan).dropna()
     cur = current.replace([-np.inf, np.inf], np.nan).dropna()
@@ -34,11 +51,11 @@ def _evidently(reference: pd.Series, current: pd.Series, kind: str, stattest: st
 
 
 def _ours(reference: pd.Series, current: pd.Series, kind: str, stattest: str | None, threshold: float | None):
-    if kind == ds.NUMERICAL:
-        ref, cur = ds.numeric_counts(reference, keep_raw=True), ds.numeric_counts(current)
+    if kind == NUMERICAL:
+        ref, cur = numeric_counts(reference, keep_raw=True), numeric_counts(current)
     else:
-        ref, cur = ds.categorical_counts(reference), ds.categorical_counts(current)
-    return ds.column_drift("x", kind, ref, cur, stattest=stattest, threshold=threshold)
+        ref, cur = categorical_counts(reference), categorical_counts(current)
+    return column_drift("x", kind, ref, cur, stattest=stattest, threshold=threshold)
 
 
 def _cases() -> list[Any]:
@@ -49,48 +66,48 @@ def _cases() -> list[Any]:
         cases.append(pytest.param(pd.Series(ref), pd.Series(cur), kind, stattest, threshold, id=name))
 
     # Large reference (> 1000 rows): Evidently's defaults for big data.
-    add("wasserstein-float", rng.normal(0, 1, 3000), rng.normal(0.05, 1.1, 20000), ds.NUMERICAL)
-    add("wasserstein-drift", rng.normal(0, 1, 3000), rng.normal(0.5, 1, 20000), ds.NUMERICAL)
-    add("wasserstein-int", rng.integers(20, 70, 3000), rng.integers(22, 75, 9000), ds.NUMERICAL)
+    add("wasserstein-float", rng.normal(0, 1, 3000), rng.normal(0.05, 1.1, 20000), NUMERICAL)
+    add("wasserstein-drift", rng.normal(0, 1, 3000), rng.normal(0.5, 1, 20000), NUMERICAL)
+    add("wasserstein-int", rng.integers(20, 70, 3000), rng.integers(22, 75, 9000), NUMERICAL)
     add(
         "wasserstein-rounded",
         np.round(rng.lognormal(8, 1, 2500), 2),
         np.round(rng.lognormal(8, 1, 8000), 2),
-        ds.NUMERICAL,
+        NUMERICAL,
     )
     with_gaps = rng.normal(0, 1, 4000)
     with_gaps[::97] = np.nan
     with_gaps[5] = np.inf
-    add("wasserstein-nan-inf", with_gaps, np.append(rng.normal(0, 1, 5000), [np.nan, -np.inf]), ds.NUMERICAL)
-    add("wasserstein-constant", np.full(2000, 3.0), np.full(3000, 3.0), ds.NUMERICAL)
-    add("js-numeric-5-values", rng.integers(0, 5, 2000), rng.integers(0, 4, 5000), ds.NUMERICAL)
+    add("wasserstein-nan-inf", with_gaps, np.append(rng.normal(0, 1, 5000), [np.nan, -np.inf]), NUMERICAL)
+    add("wasserstein-constant", np.full(2000, 3.0), np.full(3000, 3.0), NUMERICAL)
+    add("js-numeric-5-values", rng.integers(0, 5, 2000), rng.integers(0, 4, 5000), NUMERICAL)
     add(
         "js-categorical",
         rng.choice(list("abcd"), 3000, p=[0.4, 0.3, 0.2, 0.1]),
         rng.choice(list("abcde"), 9000),
-        ds.CATEGORICAL,
+        CATEGORICAL,
     )
-    add("js-categorical-same", rng.choice(["x", "y"], 3000), rng.choice(["x", "y"], 5000), ds.CATEGORICAL)
+    add("js-categorical-same", rng.choice(["x", "y"], 3000), rng.choice(["x", "y"], 5000), CATEGORICAL)
     # Small reference (<= 1000 rows).
-    add("ks", rng.normal(0, 1, 800), rng.normal(0.1, 1, 5000), ds.NUMERICAL)
-    add("chisquare-categorical", rng.choice(list("abc"), 500), rng.choice(list("abcd"), 4000), ds.CATEGORICAL)
-    add("chisquare-numeric-few-values", rng.integers(0, 4, 600), rng.integers(0, 4, 3000), ds.NUMERICAL)
-    add("z-binary", rng.choice(["m", "f"], 700, p=[0.4, 0.6]), rng.choice(["m", "f"], 3000), ds.CATEGORICAL)
-    add("z-single-same", ["m"] * 300, ["m"] * 500, ds.CATEGORICAL)
-    add("z-numeric-binary", rng.integers(0, 2, 400), rng.integers(0, 2, 900), ds.NUMERICAL)
+    add("ks", rng.normal(0, 1, 800), rng.normal(0.1, 1, 5000), NUMERICAL)
+    add("chisquare-categorical", rng.choice(list("abc"), 500), rng.choice(list("abcd"), 4000), CATEGORICAL)
+    add("chisquare-numeric-few-values", rng.integers(0, 4, 600), rng.integers(0, 4, 3000), NUMERICAL)
+    add("z-binary", rng.choice(["m", "f"], 700, p=[0.4, 0.6]), rng.choice(["m", "f"], 3000), CATEGORICAL)
+    add("z-single-same", ["m"] * 300, ["m"] * 500, CATEGORICAL)
+    add("z-numeric-binary", rng.integers(0, 2, 400), rng.integers(0, 2, 900), NUMERICAL)
     # Chosen tests, both binning paths, zero-filled bins.
-    add("psi-hist", rng.normal(0, 1, 3000), rng.normal(0.2, 1, 10000), ds.NUMERICAL, "psi")
-    add("psi-values", rng.integers(0, 12, 3000), rng.integers(2, 15, 10000), ds.NUMERICAL, "psi")
-    add("psi-categorical-zero", rng.choice(list("abc"), 3000), rng.choice(list("ab"), 10000), ds.CATEGORICAL, "psi")
-    add("kl-hist", rng.exponential(1, 2000), rng.exponential(1.3, 8000), ds.NUMERICAL, "kl_div", 0.05)
-    add("kl-categorical", rng.choice(list("abcd"), 2000), rng.choice(list("abcd"), 8000), ds.CATEGORICAL, "kl_div")
-    add("js-hist", rng.normal(0, 1, 3000), rng.normal(0, 1.2, 10000), ds.NUMERICAL, "jensenshannon")
-    add("js-hist-int", rng.integers(0, 500, 3000), rng.integers(0, 700, 6000), ds.NUMERICAL, "jensenshannon")
-    add("chisquare-chosen", rng.choice(list("abc"), 3000), rng.choice(list("abc"), 6000), ds.CATEGORICAL, "chisquare")
-    add("ks-chosen", rng.normal(0, 1, 3000), rng.normal(0, 1, 6000), ds.NUMERICAL, "ks", 0.01)
-    add("wasserstein-threshold", rng.normal(0, 1, 3000), rng.normal(0.15, 1, 6000), ds.NUMERICAL, None, 0.2)
+    add("psi-hist", rng.normal(0, 1, 3000), rng.normal(0.2, 1, 10000), NUMERICAL, "psi")
+    add("psi-values", rng.integers(0, 12, 3000), rng.integers(2, 15, 10000), NUMERICAL, "psi")
+    add("psi-categorical-zero", rng.choice(list("abc"), 3000), rng.choice(list("ab"), 10000), CATEGORICAL, "psi")
+    add("kl-hist", rng.exponential(1, 2000), rng.exponential(1.3, 8000), NUMERICAL, "kl_div", 0.05)
+    add("kl-categorical", rng.choice(list("abcd"), 2000), rng.choice(list("abcd"), 8000), CATEGORICAL, "kl_div")
+    add("js-hist", rng.normal(0, 1, 3000), rng.normal(0, 1.2, 10000), NUMERICAL, "jensenshannon")
+    add("js-hist-int", rng.integers(0, 500, 3000), rng.integers(0, 700, 6000), NUMERICAL, "jensenshannon")
+    add("chisquare-chosen", rng.choice(list("abc"), 3000), rng.choice(list("abc"), 6000), CATEGORICAL, "chisquare")
+    add("ks-chosen", rng.normal(0, 1, 3000), rng.normal(0, 1, 6000), NUMERICAL, "ks", 0.01)
+    add("wasserstein-threshold", rng.normal(0, 1, 3000), rng.normal(0.15, 1, 6000), NUMERICAL, None, 0.2)
     # Outside the fast set: Evidently's own implementation, on the counts' exact multiset.
-    add("anderson", rng.normal(0, 1, 1500), rng.normal(0.1, 1, 2000), ds.NUMERICAL, "anderson")
+    add("anderson", rng.normal(0, 1, 1500), rng.normal(0.1, 1, 2000), NUMERICAL, "anderson")
     return cases
 
 
@@ -108,20 +125,20 @@ def test_each_column_verdict_equals_evidentlys_on_the_raw_data(reference, curren
     else:
         assert ours.drift_score == pytest.approx(score, rel=1e-9, abs=1e-12)
     assert ours.drift_detected == drifted
-    assert ours.method == ("evidently" if name not in ds.FAST_TESTS else "counts")
+    assert ours.method == ("evidently" if name not in FAST_TESTS else "counts")
 
 
 @pytest.mark.slow
 def test_a_score_at_the_threshold_is_decided_by_evidently_itself():
     rng = np.random.default_rng(3)
     reference, current = pd.Series(rng.normal(0, 1, 3000)), pd.Series(rng.normal(0.1, 1, 5000))
-    fast = _ours(reference, current, ds.NUMERICAL, None, None)
+    fast = _ours(reference, current, NUMERICAL, None, None)
     # Given a threshold equal to the score (Evidently: drift when score >= threshold)
-    at = _ours(reference, current, ds.NUMERICAL, None, fast.drift_score)
+    at = _ours(reference, current, NUMERICAL, None, fast.drift_score)
     # Then the fast path defers to Evidently's test on the full column, and agrees with it
     assert at.method == "evidently"
     assert at.stattest_name == "Wasserstein distance (normed)"
-    _, score, drifted = _evidently(reference, current, ds.NUMERICAL, None, fast.drift_score)
+    _, score, drifted = _evidently(reference, current, NUMERICAL, None, fast.drift_score)
     assert (at.drift_score, at.drift_detected) == (score, drifted)
 
 
@@ -130,8 +147,8 @@ def test_stattest_metadata_matches_evidentlys_registry():
     from evidently.legacy.calculations.stattests.registry import get_registered_stattest
     from evidently.legacy.core import ColumnType
 
-    types = {ds.NUMERICAL: ColumnType.Numerical, ds.CATEGORICAL: ColumnType.Categorical}
-    for spec in ds.STATTESTS.values():
+    types = {NUMERICAL: ColumnType.Numerical, CATEGORICAL: ColumnType.Categorical}
+    for spec in STATTESTS.values():
         for kind, column_type in types.items():
             if kind in spec.kinds:
                 registered = get_registered_stattest(spec.name, column_type)
@@ -153,7 +170,7 @@ def test_wasserstein_from_counts_equals_scipy_on_rows(ref, cur, scale):
 
     reference, current = np.array(ref) * scale, np.array(cur) * scale
     expected = stats.wasserstein_distance(reference, current) / max(float(np.std(reference)), 0.001)
-    got = ds._wasserstein(ds.numeric_counts(reference, keep_raw=True), ds.numeric_counts(current), ds.NUMERICAL)
+    got = _wasserstein(numeric_counts(reference, keep_raw=True), numeric_counts(current), NUMERICAL)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
@@ -165,62 +182,60 @@ def test_wasserstein_from_counts_equals_scipy_on_rows(ref, cur, scale):
 def test_jensenshannon_from_counts_equals_scipy(ref, cur):
     from scipy.spatial import distance
 
-    reference, current = ds.categorical_counts(pd.Series(ref)), ds.categorical_counts(pd.Series(cur))
+    reference, current = categorical_counts(pd.Series(ref)), categorical_counts(pd.Series(cur))
     keys = sorted(set(ref) | set(cur))
     p = np.array([ref.count(k) / len(ref) for k in keys])
     q = np.array([cur.count(k) / len(cur) for k in keys])
-    assert ds._jensenshannon(reference, current, ds.CATEGORICAL) == pytest.approx(
+    assert _jensenshannon(reference, current, CATEGORICAL) == pytest.approx(
         float(distance.jensenshannon(p, q)), rel=1e-9, abs=1e-12
     )
 
 
 def test_default_test_follows_evidentlys_rules():
-    def counts(values: list[Any], kind: str) -> ds.Counts:
+    def counts(values: list[Any], kind: str) -> Counts:
         series = pd.Series(values)
-        return ds.numeric_counts(series) if kind == ds.NUMERICAL else ds.categorical_counts(series)
+        return numeric_counts(series) if kind == NUMERICAL else categorical_counts(series)
 
     big = list(range(10)) * 120  # 1,200 rows, 10 values
-    assert ds.default_stattest(counts(big, ds.NUMERICAL), counts([1, 2], ds.NUMERICAL), ds.NUMERICAL) == "wasserstein"
+    assert default_stattest(counts(big, NUMERICAL), counts([1, 2], NUMERICAL), NUMERICAL) == "wasserstein"
     few = [0, 1, 2] * 400
-    assert ds.default_stattest(counts(few, ds.NUMERICAL), counts([4, 4], ds.NUMERICAL), ds.NUMERICAL) == "jensenshannon"
+    assert default_stattest(counts(few, NUMERICAL), counts([4, 4], NUMERICAL), NUMERICAL) == "jensenshannon"
     cats = ["a", "b"] * 600
-    assert ds.default_stattest(counts(cats, ds.CATEGORICAL), counts(["c"], ds.CATEGORICAL), ds.CATEGORICAL) == (
-        "jensenshannon"
-    )
+    assert default_stattest(counts(cats, CATEGORICAL), counts(["c"], CATEGORICAL), CATEGORICAL) == ("jensenshannon")
     small = list(range(10)) * 100  # exactly 1,000 rows: "small" for Evidently
-    assert ds.default_stattest(counts(small, ds.NUMERICAL), counts([1], ds.NUMERICAL), ds.NUMERICAL) == "ks"
-    assert ds.default_stattest(
-        counts(["a", "b"] * 10, ds.CATEGORICAL), counts(["c"], ds.CATEGORICAL), ds.CATEGORICAL
-    ) == ("chisquare")
-    assert ds.default_stattest(counts(["a"] * 10, ds.CATEGORICAL), counts(["b"], ds.CATEGORICAL), ds.CATEGORICAL) == "z"
+    assert default_stattest(counts(small, NUMERICAL), counts([1], NUMERICAL), NUMERICAL) == "ks"
+    assert default_stattest(counts(["a", "b"] * 10, CATEGORICAL), counts(["c"], CATEGORICAL), CATEGORICAL) == (
+        "chisquare"
+    )
+    assert default_stattest(counts(["a"] * 10, CATEGORICAL), counts(["b"], CATEGORICAL), CATEGORICAL) == "z"
 
 
 def test_a_chosen_test_applies_only_to_the_column_types_it_supports():
-    ref = ds.categorical_counts(pd.Series(["a", "b"] * 800))
-    cur = ds.categorical_counts(pd.Series(["a", "b", "b"] * 100))
-    assert ds.stattest_for(ds.CATEGORICAL, "wasserstein", ref, cur) == "jensenshannon"  # numeric-only test
-    assert ds.stattest_for(ds.CATEGORICAL, "psi", ref, cur) == "psi"
-    assert ds.preset_kwargs("wasserstein", None, 0.5) == {"drift_share": 0.5, "num_method": "wasserstein"}
-    assert ds.preset_kwargs("chisquare", 0.01, 0.3) == {
+    ref = categorical_counts(pd.Series(["a", "b"] * 800))
+    cur = categorical_counts(pd.Series(["a", "b", "b"] * 100))
+    assert stattest_for(CATEGORICAL, "wasserstein", ref, cur) == "jensenshannon"  # numeric-only test
+    assert stattest_for(CATEGORICAL, "psi", ref, cur) == "psi"
+    assert preset_kwargs("wasserstein", None, 0.5) == {"drift_share": 0.5, "num_method": "wasserstein"}
+    assert preset_kwargs("chisquare", 0.01, 0.3) == {
         "drift_share": 0.3,
         "cat_method": "chisquare",
         "threshold": 0.01,
     }
-    assert ds.preset_kwargs("psi", None, 0.5) == {"drift_share": 0.5, "method": "psi"}
+    assert preset_kwargs("psi", None, 0.5) == {"drift_share": 0.5, "method": "psi"}
 
 
 def test_dataset_drift_uses_evidentlys_share_rule():
-    def column(name: str, drifted: bool) -> ds.ColumnDrift:
-        return ds.ColumnDrift(name, ds.NUMERICAL, "wasserstein", "W", 0.2, 0.1, drifted, "counts", 10, 10, 5)
+    def column(name: str, drifted: bool) -> ColumnDrift:
+        return ColumnDrift(name, NUMERICAL, "wasserstein", "W", 0.2, 0.1, drifted, "counts", 10, 10, 5)
 
-    result = ds.DatasetDrift([column("a", True), column("b", False)], drift_share=0.5)
+    result = DatasetDrift([column("a", True), column("b", False)], drift_share=0.5)
     assert (result.n_drifted, result.share_drifted, result.dataset_drift) == (1, 0.5, True)  # share >= drift_share
-    assert ds.DatasetDrift([column("a", True), column("b", False)], drift_share=0.51).dataset_drift is False
+    assert DatasetDrift([column("a", True), column("b", False)], drift_share=0.51).dataset_drift is False
     assert result.drifted_columns == ["a"]
 
 
 def test_an_empty_column_is_named():
-    empty = ds.numeric_counts(pd.Series([np.nan, np.inf]))
-    full = ds.numeric_counts(pd.Series([1.0, 2.0]))
-    with pytest.raises(ds.DriftInputError, match=r"'age'.*current"):
-        ds.column_drift("age", ds.NUMERICAL, full, empty)
+    empty = numeric_counts(pd.Series([np.nan, np.inf]))
+    full = numeric_counts(pd.Series([1.0, 2.0]))
+    with pytest.raises(DriftInputError, match=r"'age'.*current"):
+        column_drift("age", NUMERICAL, full, empty)

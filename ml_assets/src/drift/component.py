@@ -6,18 +6,18 @@
 
 Steps:
 
-1. read the reference (curated CSV/Parquet: the model's training data) and, file by file, the exported
-   Parquet of the window, reduced to exact per-column counts and a uniform sample (``drift_data``); a
-   missing or mistyped column fails the run (exit 2) naming the column;
+1. read the reference (``reference``: curated CSV/Parquet, the model's training data) and, file by file, the
+   exported Parquet of the window (``target_files`` picks the files), reduced to exact per-column counts and a
+   uniform sample (``target_summary``); a missing or mistyped column fails the run (exit 2) naming the column;
 2. fewer than ``min_rows`` current rows (default: the ``DRIFT_MIN_ROWS`` setting, else 100): the run ends
    with a clear message, exit 0, ``metrics.json`` saying ``"status": "skipped"`` and why, no telemetry;
-3. per-feature verdicts equal to Evidently's ``DataDriftPreset`` on the full data (``drift_stats``: exact
+3. per-feature verdicts equal to Evidently's ``DataDriftPreset`` on the full data (``verdicts``: exact
    counts instead of rows; see there why that is faithful), the dataset verdict (share of drifted features
    ``>= drift_share``), and drift of the ``prediction`` column when both the exported data and the
    reference have one (the training data normally has no predictions: then it is skipped with a note);
-4. ``metrics/metrics.json``; telemetry (``drift_telemetry``: traces + custom metrics to Application
-   Insights, or the local telemetry file without a connection string), flushed before exit;
-5. ``report/drift_report.html``: Evidently's report on samples showing the full-data results (``drift_report``).
+4. ``metrics/metrics.json``; telemetry (``telemetry_batch``: traces + custom metrics, sent by ``telemetry`` to
+   Application Insights, or the local telemetry file without a connection string), flushed before exit;
+5. ``report/drift_report.html``: Evidently's report on samples showing the full-data results (``report``).
 
 Exit codes: 0 done or skipped, 2 bad input (schema, arguments, no reference), 3 telemetry not delivered.
 """
@@ -31,33 +31,25 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..contracts import drift_telemetry as telemetry
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
-from .data import (
-    PREDICTION,
-    SchemaError,
-    Window,
-    load_reference,
-    parse_time,
-    select_target_files,
-    summarize_target,
-)
-from .stats import (
-    CATEGORICAL,
-    NUMERICAL,
-    STATTESTS,
-    ColumnDrift,
-    DatasetDrift,
-    DriftInputError,
-    column_drift,
-    dataset_drift,
-    summarize_columns,
-)
+from .column_counts import CATEGORICAL, NUMERICAL, DriftInputError, summarize_columns
+from .feature_tables import PREDICTION, SchemaError
+from .reference import load_reference
+from .stattests import STATTESTS
+from .target_files import Selection, Window, parse_time, select_target_files
+from .target_summary import TargetSummary, summarize_target
 from .telemetry import emit
+from .telemetry_batch import telemetry_batch
+from .verdicts import ColumnDrift, DatasetDrift, column_drift, dataset_drift
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("drift")
 
@@ -181,65 +173,36 @@ def _skip(args: argparse.Namespace, window: Window, reason: str, rows: int) -> i
     return EXIT_OK
 
 
-def telemetry_batch(
-    args: argparse.Namespace, window: Window, result: DatasetDrift, prediction: ColumnDrift | None
-) -> telemetry.TelemetryBatch:
-    features = [
-        telemetry.FeatureDrift(c.column, c.drift_score, c.drift_detected, c.stattest_name, c.threshold)
-        for c in result.columns
-    ]
-    overall = telemetry.OverallDrift(result.n_features, result.n_drifted, result.share_drifted, result.dataset_drift)
-    messages = [
-        telemetry.overall_message(args.model_name, args.model_version, overall),
-        telemetry.feature_message(args.model_name, args.model_version, features),
-    ]
-    if prediction is not None:
-        messages.append(
-            telemetry.prediction_message(
-                args.model_name,
-                args.model_version,
-                telemetry.FeatureDrift(
-                    prediction.column,
-                    prediction.drift_score,
-                    prediction.drift_detected,
-                    prediction.stattest_name,
-                    prediction.threshold,
-                ),
-            )
-        )
+def _run_context(args: argparse.Namespace, window: Window) -> dict[str, str]:
+    """The run id and window that are set, as telemetry context."""
     base = _base(args, window)
-    context = {k: str(base[k]) for k in ("run_id", "window_start", "window_end") if base[k]}
-    return telemetry.TelemetryBatch(
-        messages=messages,
-        metrics=telemetry.metric_points(args.model_name, args.model_version, overall, features),
-        context={"source": "drift_component", **context},
-    )
+    return {k: str(base[k]) for k in ("run_id", "window_start", "window_end") if base[k]}
 
 
-def main(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    try:
-        window = Window(parse_time(args.window_start, "window_start"), parse_time(args.window_end, "window_end"))
-    except ValueError as exc:
-        return _fail(args, Window(), str(exc))
-    if window.start and window.end and window.end <= window.start:
-        return _fail(args, window, "window_end must be after window_start")
+@dataclass(frozen=True)
+class RunInputs:
+    """The reference in full (training data: small) and the window's exported data, reduced to counts."""
 
-    # 1. inputs: the reference in full (training data: small), the window's exported data file by file,
-    #    reduced to exact per-column counts and a uniform sample for the report (memory stays bounded)
-    try:
-        reference = load_reference(args.reference_data)
-        selection = select_target_files(args.target_data, args.model_name, str(args.model_version), window)
-        target = summarize_target(selection.files, window, sample_rows=args.report_sample_rows)
-    except SchemaError as exc:
-        return _fail(args, window, f"schema mismatch: {exc}", column=exc.column)
-    except DriftInputError as exc:
-        return _fail(args, window, f"schema mismatch: {exc}", column=exc.column)
-    except FileNotFoundError as exc:
-        return _fail(args, window, str(exc))
-    timings["load_s"] = time.perf_counter() - started
-    rows = target.rows
+    reference: pa.Table
+    selection: Selection
+    target: TargetSummary
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The run's full-data verdicts, and what became of prediction drift."""
+
+    result: DatasetDrift
+    prediction: ColumnDrift | None  # None when the reference or the exported data has no prediction
+    prediction_note: str
+
+
+def load_inputs(args: argparse.Namespace, window: Window) -> RunInputs:
+    """Step 1: the reference, and the window's exported data file by file, reduced to exact per-column counts
+    and a uniform sample for the report (memory stays bounded)."""
+    reference = load_reference(args.reference_data)
+    selection = select_target_files(args.target_data, args.model_name, str(args.model_version), window)
+    target = summarize_target(selection.files, window, sample_rows=args.report_sample_rows)
     log.info(
         "%s:%s window [%s, %s): %d reference rows, %d current rows from %d file(s) "
         "(%d outside the window, %d of other models/versions)",
@@ -248,51 +211,51 @@ def main(args: argparse.Namespace) -> int:
         args.window_start or "-",
         args.window_end or "-",
         reference.num_rows,
-        rows,
+        target.rows,
         len(selection.files),
         selection.skipped_outside_window,
         selection.skipped_other_model,
     )
+    return RunInputs(reference, selection, target)
 
-    # 2. too little data
+
+def too_little_data(args: argparse.Namespace, rows: int) -> str | None:
+    """Step 2: why the run is skipped (no or fewer than ``min_rows`` current rows), or None."""
     if rows == 0:
-        return _skip(
-            args, window, f"no exported inference data for {args.model_name}:{args.model_version} in the window", 0
-        )
+        return f"no exported inference data for {args.model_name}:{args.model_version} in the window"
     if rows < args.min_rows:
-        return _skip(
-            args, window, f"only {rows} inference rows in the window, fewer than min_rows={args.min_rows}", rows
-        )
+        return f"only {rows} inference rows in the window, fewer than min_rows={args.min_rows}"
+    return None
 
-    # 3. verdicts
+
+def compute_verdicts(args: argparse.Namespace, inputs: RunInputs) -> Verdicts:
+    """Step 3: per-feature and dataset verdicts, and prediction drift when both data sets have predictions."""
+    reference, target = inputs.reference, inputs.target
     kinds = {f: (CATEGORICAL if f in CATEGORICAL_FEATURES else NUMERICAL) for f in FEATURES}
     has_prediction = target.has_prediction and PREDICTION in reference.column_names
     columns = [*FEATURES, *([PREDICTION] if has_prediction else [])]
     kinds_all = {**kinds, **({PREDICTION: NUMERICAL} if has_prediction else {})}
-    try:
-        reference_counts = summarize_columns({c: (kinds_all[c], reference.column(c)) for c in columns}, keep_raw=True)
-        result = dataset_drift(
-            kinds,
-            reference_counts,
-            target.counts,
+    reference_counts = summarize_columns({c: (kinds_all[c], reference.column(c)) for c in columns}, keep_raw=True)
+    result = dataset_drift(
+        kinds,
+        reference_counts,
+        target.counts,
+        stattest=args.stattest,
+        threshold=args.threshold,
+        drift_share=args.drift_share,
+    )
+    prediction = (
+        column_drift(
+            PREDICTION,
+            NUMERICAL,
+            reference_counts[PREDICTION],
+            target.counts[PREDICTION],
             stattest=args.stattest,
             threshold=args.threshold,
-            drift_share=args.drift_share,
         )
-        prediction = (
-            column_drift(
-                PREDICTION,
-                NUMERICAL,
-                reference_counts[PREDICTION],
-                target.counts[PREDICTION],
-                stattest=args.stattest,
-                threshold=args.threshold,
-            )
-            if has_prediction
-            else None
-        )
-    except DriftInputError as exc:
-        return _fail(args, window, str(exc), column=exc.column)
+        if has_prediction
+        else None
+    )
     if has_prediction:
         prediction_note = "prediction drift against the reference's prediction column"
     elif target.has_prediction:
@@ -302,7 +265,6 @@ def main(args: argparse.Namespace) -> int:
         )
     else:
         prediction_note = "skipped: the exported data has no 'prediction' column"
-    timings["drift_s"] = time.perf_counter() - started
     log.info(
         "%d of %d features drifted (share %.3f, dataset drift %s, drift_share %.3g): %s",
         result.n_drifted,
@@ -312,14 +274,20 @@ def main(args: argparse.Namespace) -> int:
         result.drift_share,
         ", ".join(result.drifted_columns) or "none",
     )
+    return Verdicts(result, prediction, prediction_note)
 
-    # 4. metrics.json and telemetry
-    metrics = {
+
+def metrics_document(
+    args: argparse.Namespace, window: Window, inputs: RunInputs, verdicts: Verdicts, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Step 4a: the content of ``metrics.json`` for a completed run."""
+    result, prediction = verdicts.result, verdicts.prediction
+    return {
         **_base(args, window),
         "status": "completed",
-        "reference_rows": reference.num_rows,
-        "current_rows": rows,
-        "files": len(selection.files),
+        "reference_rows": inputs.reference.num_rows,
+        "current_rows": inputs.target.rows,
+        "files": len(inputs.selection.files),
         "settings": {
             "stattest": args.stattest,
             "threshold": args.threshold,
@@ -333,35 +301,42 @@ def main(args: argparse.Namespace) -> int:
         "drifted_features": result.drifted_columns,
         "features": [c.as_dict() for c in result.columns],
         "prediction_drift": prediction.as_dict() if prediction else None,
-        "prediction_note": prediction_note,
+        "prediction_note": verdicts.prediction_note,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    _write_json(args.metrics, metrics)
-    exit_code = EXIT_OK
+
+
+def send_telemetry(args: argparse.Namespace, window: Window, verdicts: Verdicts, metrics: dict[str, Any]) -> int:
+    """Step 4b: deliver the telemetry; ``metrics`` records where it went or why it did not. The exit code."""
     try:
-        destination = emit(telemetry_batch(args, window, result, prediction), _telemetry_env(args))
-        log.info("telemetry sent to %s", destination)
-        metrics["telemetry"] = destination
+        batch = telemetry_batch(
+            args.model_name, args.model_version, verdicts.result, verdicts.prediction, _run_context(args, window)
+        )
+        destination = emit(batch, _telemetry_env(args))
     except Exception as exc:  # the metrics are written; the run must still show it failed to deliver them
         log.exception("telemetry was not delivered")
         metrics["telemetry_error"] = f"{type(exc).__name__}: {exc}"
-        exit_code = EXIT_TELEMETRY
-    timings["telemetry_s"] = time.perf_counter() - started
+        return EXIT_TELEMETRY
+    log.info("telemetry sent to %s", destination)
+    metrics["telemetry"] = destination
+    return EXIT_OK
 
-    # 5. the HTML report (on samples; the numbers are the full-data ones)
+
+def write_html_report(args: argparse.Namespace, inputs: RunInputs, verdicts: Verdicts, metrics: dict[str, Any]) -> None:
+    """Step 5: the HTML report (on samples; the numbers are the full-data ones); ``metrics`` records how it went."""
     from .report import table_sample, write_placeholder, write_report
 
     try:
-        reference_sample = table_sample(reference, args.report_sample_rows)
-        current_sample = table_sample(target.sample, args.report_sample_rows)
+        reference_sample = table_sample(inputs.reference, args.report_sample_rows)
+        current_sample = table_sample(inputs.target.sample, args.report_sample_rows)
         write_report(
             args.report,
             reference_sample=reference_sample,
             current_sample=current_sample,
-            result=result,
-            prediction=prediction,
-            reference_rows=reference.num_rows,
-            current_rows=rows,
+            result=verdicts.result,
+            prediction=verdicts.prediction,
+            reference_rows=inputs.reference.num_rows,
+            current_rows=inputs.target.rows,
             title=f"Data drift of {args.model_name}:{args.model_version}",
         )
         metrics["report_sample_rows"] = {"reference": len(reference_sample), "current": len(current_sample)}
@@ -369,6 +344,43 @@ def main(args: argparse.Namespace) -> int:
         log.exception("the HTML report could not be rendered")
         metrics["report_error"] = f"{type(exc).__name__}: {exc}"
         write_placeholder(args.report, "Drift report not rendered", [metrics["report_error"]])
+
+
+def main(args: argparse.Namespace) -> int:
+    """The run: the five steps of the module docstring, each ending it early when it must. The exit code."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    try:
+        window = Window(parse_time(args.window_start, "window_start"), parse_time(args.window_end, "window_end"))
+    except ValueError as exc:
+        return _fail(args, Window(), str(exc))
+    if window.start and window.end and window.end <= window.start:
+        return _fail(args, window, "window_end must be after window_start")
+
+    try:
+        inputs = load_inputs(args, window)
+    except (SchemaError, DriftInputError) as exc:
+        return _fail(args, window, f"schema mismatch: {exc}", column=exc.column)
+    except FileNotFoundError as exc:
+        return _fail(args, window, str(exc))
+    timings["load_s"] = time.perf_counter() - started
+
+    skip_reason = too_little_data(args, inputs.target.rows)
+    if skip_reason is not None:
+        return _skip(args, window, skip_reason, inputs.target.rows)
+
+    try:
+        verdicts = compute_verdicts(args, inputs)
+    except DriftInputError as exc:
+        return _fail(args, window, str(exc), column=exc.column)
+    timings["drift_s"] = time.perf_counter() - started
+
+    metrics = metrics_document(args, window, inputs, verdicts, timings)
+    _write_json(args.metrics, metrics)
+    exit_code = send_telemetry(args, window, verdicts, metrics)
+    timings["telemetry_s"] = time.perf_counter() - started
+
+    write_html_report(args, inputs, verdicts, metrics)
     timings["total_s"] = time.perf_counter() - started
     metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
     _write_json(args.metrics, metrics)

@@ -2,7 +2,7 @@
 
 Evidently's ``Report`` costs seconds per column on large data (plotly figures, three passes over every
 column), so the report is rendered on random samples of the reference and current rows (``sample_rows``
-each), while every score and verdict it shows is the full-data one computed by :mod:`.drift_stats`: each
+each), while every score and verdict it shows is the full-data one computed by :mod:`.verdicts`: each
 column gets a registered Evidently stat test that returns that precomputed result (display name "<test>
 (full data)"). Distribution charts therefore come from the samples, the numbers and the dataset verdict from
 all rows, and the report agrees with the metrics JSON and the telemetry. A banner at the top of the page says
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .stats import NUMERICAL, ColumnDrift, DatasetDrift
+from .column_counts import NUMERICAL
+from .verdicts import ColumnDrift, DatasetDrift
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -39,85 +39,19 @@ def generate(
     with_target: bool = True,
     target_as: str = "string",
 ) -> pd.DataFrame:
-    """``rows`` records in the curated column order. ``target_as``: "string" ("True"/"False"), "bool" or "int"."""
+    """``rows`` records in the curated column order. ``target_as``: "string" ("True"/"False"), "bool" or "int".
+
+    One random stream feeds every step in a fixed order, so the same seed gives the same records.
+    """
     if rows < 1:
         raise ValueError("rows must be at least 1")
     rng = np.random.default_rng(seed)
-    n = rows
-
-    sex = rng.choice(["female", "male"], size=n, p=[0.604, 0.396])
-    education = rng.choice(
-        ["graduate_school", "university", "high_school", "other"], size=n, p=[0.353, 0.468, 0.164, 0.015]
-    )
-    age_raw = 21 + rng.gamma(shape=2.2, scale=6.5, size=n)
-    p_married = np.clip(0.12 + (age_raw - 21) * 0.022, 0.05, 0.85)
-    u = rng.random(n)
-    marriage = np.where(u < 0.013, "other", np.where(u < 0.013 + p_married * 0.987, "married", "single"))
-    age = np.clip(np.round(age_raw + np.where(marriage == "married", 2.0, 0.0)), 21, 79).astype(np.int64)
-
-    # Credit limit (NT$/20): log-normal, higher with education and age; multiples of 500 in 500..50,000.
-    edu_effect = pd.Series(education).map(
-        {"graduate_school": 0.30, "university": 0.0, "high_school": -0.25, "other": 0.1}
-    )
-    log_limit = (
-        np.log(6000) + edu_effect.to_numpy() + 0.012 * (age - 35) + (sex == "female") * 0.05 + rng.normal(0, 0.72, n)
-    )
-    credit_limit = np.clip(np.round(np.exp(log_limit) / 500) * 500, 500, 50_000).astype(np.float64)
-
-    # Latent risk: lower limits, younger clients, lower education and men are riskier.
-    risk = (
-        rng.normal(0, 1, n)
-        - 0.45 * (np.log(credit_limit) - np.log(7000))
-        + 0.25 * (education == "high_school")
-        + 0.12 * (sex == "male")
-        - 0.008 * (age - 35)
-    )
-
-    # Repayment behaviour per client: pays in full (duly), revolves (no delay), or falls behind.
-    p_duly = 1 / (1 + np.exp(0.55 + 0.9 * risk))
-    duly_client = rng.random(n) < p_duly * 1.05
-    status = np.empty((n, 6), dtype=np.int64)  # column 0 = month 6 (oldest) … column 5 = month 1 (latest)
-    p_fall = 1 / (1 + np.exp(3.0 - 1.25 * risk))
-    current = np.where(duly_client, _DULY, _NO_DELAY)
-    delay = np.zeros(n, dtype=np.int64)
-    for t in range(6):
-        latest = t == 5
-        falls = (delay == 0) & (rng.random(n) < p_fall * (1.6 if latest else 1.0))
-        continues = (delay > 0) & (rng.random(n) < np.clip(0.3 + 0.1 * risk, 0.05, 0.9))
-        recovers = (delay > 0) & ~continues
-        delay = np.where(continues, np.minimum(delay + 1, 8), 0)
-        # Outside the latest month, a first missed payment shows as two months (as in the UCI data).
-        delay = np.where(falls, 1 if latest else 2, delay)
-        base = np.where(duly_client & (rng.random(n) < 0.85), _DULY, _NO_DELAY)
-        base = np.where(recovers, _NO_DELAY, base)
-        current = np.where(delay > 0, delay + 1, base)
-        status[:, t] = current
-
-    # Bills (month 6 … month 1): a per-client utilisation of the limit, persistent over months.
-    utilisation = np.where(
-        duly_client, rng.beta(0.6, 6.0, n), rng.beta(2.2, 2.0 - np.clip(0.3 * risk, -0.8, 0.8), n)
-    ) * np.where(rng.random(n) < 0.07, 0.0, 1.0)
-    bills = np.empty((n, 6))
-    level = utilisation.copy()
-    for t in range(6):
-        level = np.clip(level * np.exp(rng.normal(0, 0.12, n)) + 0.02 * (status[:, t] > _NO_DELAY), 0, 1.3)
-        bills[:, t] = credit_limit * level
-    negative = rng.random((n, 6)) < 0.015
-    bills = np.where(negative, -rng.exponential(60, (n, 6)), bills)
-    bills = np.round(bills, 2)
-
-    # Payments (month 6 … month 1): payment of month t settles the statement of month t + 1 (one month older).
-    previous = np.concatenate([bills[:, :1] * np.exp(rng.normal(0, 0.1, (n, 1))), bills[:, :-1]], axis=1)
-    previous = np.maximum(previous, 0)
-    share = np.where(
-        status == _DULY,
-        rng.uniform(0.9, 1.1, (n, 6)),
-        np.where(status == _NO_DELAY, rng.beta(1.3, 9.0, (n, 6)), rng.beta(0.5, 12.0, (n, 6))),
-    )
-    payments = previous * share + np.where(rng.random((n, 6)) < 0.03, rng.exponential(400, (n, 6)), 0.0)
-    payments = np.where((status > _NO_DELAY) & (rng.random((n, 6)) < 0.5), 0.0, payments)
-    payments = np.round(np.maximum(payments, 0.0), 2)
-
+    sex, education, marriage, age = _demographics(rng, rows)
+    credit_limit = _credit_limits(rng, sex, education, age)
+    risk = _latent_risk(rng, sex, education, age, credit_limit)
+    status, duly_client = _repayment_statuses(rng, risk)
+    bills = _bills(rng, credit_limit, risk, duly_client, status)
+    payments = _payments(rng, bills, status)
     frame = pd.DataFrame(
         {
             "credit_limit": credit_limit,
@@ -134,34 +68,148 @@ def generate(
         },
         columns=list(FEATURES),
     )
-
     if with_target:
-        latest_delay = np.maximum(status[:, 5] - _NO_DELAY, 0)
-        months_delayed = (status > _NO_DELAY).sum(axis=1)
-        paid_ratio = payments[:, 5] / np.maximum(bills[:, 4], 1.0)
-        logit = (
-            0.75 * risk
-            + 0.55 * np.minimum(latest_delay, 3)
-            + 0.18 * months_delayed
-            + 0.5 * np.clip(bills[:, 5] / credit_limit, 0, 1.2)
-            - 0.6 * np.clip(paid_ratio, 0, 1)
-            + rng.logistic(0, 1, n) * 0.0
-        )
-        intercept = _calibrate(logit, DEFAULT_RATE)
-        probability = 1 / (1 + np.exp(-(logit + intercept)))
-        target = rng.random(n) < probability
-        if target_as == "string":
-            frame[TARGET] = np.where(target, "True", "False")
-        elif target_as == "bool":
-            frame[TARGET] = target
-        elif target_as == "int":
-            frame[TARGET] = target.astype(np.int64)
-        else:
-            raise ValueError(f"target_as {target_as!r}: expected string, bool or int")
-
+        defaults = _defaults(rng, risk=risk, status=status, bills=bills, payments=payments, credit_limit=credit_limit)
+        frame[TARGET] = _target_column(defaults, target_as)
     if shift:
         frame = apply_shift(frame, shift, seed=seed + 1)
     return frame
+
+
+def _demographics(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sex, education, marriage and age (older clients are more often married)."""
+    sex = rng.choice(["female", "male"], size=n, p=[0.604, 0.396])
+    education = rng.choice(
+        ["graduate_school", "university", "high_school", "other"], size=n, p=[0.353, 0.468, 0.164, 0.015]
+    )
+    age_raw = 21 + rng.gamma(shape=2.2, scale=6.5, size=n)
+    p_married = np.clip(0.12 + (age_raw - 21) * 0.022, 0.05, 0.85)
+    u = rng.random(n)
+    marriage = np.where(u < 0.013, "other", np.where(u < 0.013 + p_married * 0.987, "married", "single"))
+    age = np.clip(np.round(age_raw + np.where(marriage == "married", 2.0, 0.0)), 21, 79).astype(np.int64)
+    return sex, education, marriage, age
+
+
+def _credit_limits(rng: np.random.Generator, sex: np.ndarray, education: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Credit limit (NT$/20): log-normal, higher with education and age; multiples of 500 in 500..50,000."""
+    n = len(sex)
+    edu_effect = pd.Series(education).map(
+        {"graduate_school": 0.30, "university": 0.0, "high_school": -0.25, "other": 0.1}
+    )
+    log_limit = (
+        np.log(6000) + edu_effect.to_numpy() + 0.012 * (age - 35) + (sex == "female") * 0.05 + rng.normal(0, 0.72, n)
+    )
+    return np.clip(np.round(np.exp(log_limit) / 500) * 500, 500, 50_000).astype(np.float64)
+
+
+def _latent_risk(
+    rng: np.random.Generator, sex: np.ndarray, education: np.ndarray, age: np.ndarray, credit_limit: np.ndarray
+) -> np.ndarray:
+    """Latent risk: lower limits, younger clients, lower education and men are riskier."""
+    return (
+        rng.normal(0, 1, len(sex))
+        - 0.45 * (np.log(credit_limit) - np.log(7000))
+        + 0.25 * (education == "high_school")
+        + 0.12 * (sex == "male")
+        - 0.008 * (age - 35)
+    )
+
+
+def _repayment_statuses(rng: np.random.Generator, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Status indexes per month (column 0 = month 6, the oldest … column 5 = month 1, the latest) and which
+    clients pay in full: each pays in full (duly), revolves (no delay), or falls behind."""
+    n = len(risk)
+    p_duly = 1 / (1 + np.exp(0.55 + 0.9 * risk))
+    duly_client = rng.random(n) < p_duly * 1.05
+    status = np.empty((n, 6), dtype=np.int64)
+    p_fall = 1 / (1 + np.exp(3.0 - 1.25 * risk))
+    current = np.where(duly_client, _DULY, _NO_DELAY)
+    delay = np.zeros(n, dtype=np.int64)
+    for t in range(6):
+        latest = t == 5
+        falls = (delay == 0) & (rng.random(n) < p_fall * (1.6 if latest else 1.0))
+        continues = (delay > 0) & (rng.random(n) < np.clip(0.3 + 0.1 * risk, 0.05, 0.9))
+        recovers = (delay > 0) & ~continues
+        delay = np.where(continues, np.minimum(delay + 1, 8), 0)
+        # Outside the latest month, a first missed payment shows as two months (as in the UCI data).
+        delay = np.where(falls, 1 if latest else 2, delay)
+        base = np.where(duly_client & (rng.random(n) < 0.85), _DULY, _NO_DELAY)
+        base = np.where(recovers, _NO_DELAY, base)
+        current = np.where(delay > 0, delay + 1, base)
+        status[:, t] = current
+    return status, duly_client
+
+
+def _bills(
+    rng: np.random.Generator, credit_limit: np.ndarray, risk: np.ndarray, duly_client: np.ndarray, status: np.ndarray
+) -> np.ndarray:
+    """Bills (month 6 … month 1): a per-client utilisation of the limit, persistent over months."""
+    n = len(risk)
+    utilisation = np.where(
+        duly_client, rng.beta(0.6, 6.0, n), rng.beta(2.2, 2.0 - np.clip(0.3 * risk, -0.8, 0.8), n)
+    ) * np.where(rng.random(n) < 0.07, 0.0, 1.0)
+    bills = np.empty((n, 6))
+    level = utilisation.copy()
+    for t in range(6):
+        level = np.clip(level * np.exp(rng.normal(0, 0.12, n)) + 0.02 * (status[:, t] > _NO_DELAY), 0, 1.3)
+        bills[:, t] = credit_limit * level
+    negative = rng.random((n, 6)) < 0.015
+    bills = np.where(negative, -rng.exponential(60, (n, 6)), bills)
+    return np.round(bills, 2)
+
+
+def _payments(rng: np.random.Generator, bills: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Payments (month 6 … month 1): payment of month t settles the statement of month t + 1 (one month older)."""
+    n = len(bills)
+    previous = np.concatenate([bills[:, :1] * np.exp(rng.normal(0, 0.1, (n, 1))), bills[:, :-1]], axis=1)
+    previous = np.maximum(previous, 0)
+    share = np.where(
+        status == _DULY,
+        rng.uniform(0.9, 1.1, (n, 6)),
+        np.where(status == _NO_DELAY, rng.beta(1.3, 9.0, (n, 6)), rng.beta(0.5, 12.0, (n, 6))),
+    )
+    payments = previous * share + np.where(rng.random((n, 6)) < 0.03, rng.exponential(400, (n, 6)), 0.0)
+    payments = np.where((status > _NO_DELAY) & (rng.random((n, 6)) < 0.5), 0.0, payments)
+    return np.round(np.maximum(payments, 0.0), 2)
+
+
+def _defaults(
+    rng: np.random.Generator,
+    *,
+    risk: np.ndarray,
+    status: np.ndarray,
+    bills: np.ndarray,
+    payments: np.ndarray,
+    credit_limit: np.ndarray,
+) -> np.ndarray:
+    """Who defaults: the probability rises with risk, recent delays and utilisation, falls with paying; mean
+    calibrated to :data:`DEFAULT_RATE`."""
+    n = len(risk)
+    latest_delay = np.maximum(status[:, 5] - _NO_DELAY, 0)
+    months_delayed = (status > _NO_DELAY).sum(axis=1)
+    paid_ratio = payments[:, 5] / np.maximum(bills[:, 4], 1.0)
+    logit = (
+        0.75 * risk
+        + 0.55 * np.minimum(latest_delay, 3)
+        + 0.18 * months_delayed
+        + 0.5 * np.clip(bills[:, 5] / credit_limit, 0, 1.2)
+        - 0.6 * np.clip(paid_ratio, 0, 1)
+        # adds nothing, but draws from the stream: removing it would change the target for a given seed
+        + rng.logistic(0, 1, n) * 0.0
+    )
+    intercept = _calibrate(logit, DEFAULT_RATE)
+    probability = 1 / (1 + np.exp(-(logit + intercept)))
+    return rng.random(n) < probability
+
+
+def _target_column(target: np.ndarray, target_as: str) -> np.ndarray:
+    if target_as == "string":
+        return np.where(target, "True", "False")
+    if target_as == "bool":
+        return target
+    if target_as == "int":
+        return target.astype(np.int64)
+    raise ValueError(f"target_as {target_as!r}: expected string, bool or int")
 
 
 def _calibrate(logit: np.ndarray, rate: float) -> float:

@@ -1,0 +1,89 @@
+"""Which exported files a drift run reads: the time window, the partition folders, and the file selection.
+
+``target_data`` is a folder of exported Parquet in the export layout (``shared/services/export_layout.py``):
+``[<prefix>/][model=<name>/version=<v>/]date=YYYY-MM-DD/hour=HH/*.parquet``. The function app passes the
+``model=<name>/version=<v>`` folder and the window; this module keeps the files whose ``model``/``version``
+partition (when present) match and whose ``date``/``hour`` partition overlaps ``[window_start, window_end)``.
+The rows of those files whose ``time`` lies in the window are kept when they are read
+(:mod:`.target_summary`: exact for windows that do not fall on whole hours).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .feature_tables import SchemaError, data_files
+
+_PARTITION = re.compile(r"^(model|version|date|hour)=(.+)$")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def overlaps_hour(self, hour_start: datetime) -> bool:
+        hour_end = hour_start + timedelta(hours=1)
+        return (self.start is None or hour_end > self.start) and (self.end is None or hour_start < self.end)
+
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None or self.end is not None
+
+
+def parse_time(text: str | None, name: str) -> datetime | None:
+    """An ISO-8601 instant (``Z`` or an offset; naive means UTC), or None for empty text."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not an ISO-8601 date-time") from None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class Selection:
+    files: list[Path] = field(default_factory=list)
+    skipped_other_model: int = 0
+    skipped_outside_window: int = 0
+    unpartitioned: int = 0
+
+
+def partitions_of(relative: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in relative.parts[:-1]:
+        match = _PARTITION.match(part)
+        if match:
+            out[match[1]] = match[2]
+    return out
+
+
+def select_target_files(root: Path, model_name: str, model_version: str, window: Window) -> Selection:
+    """The Parquet files of ``root`` for this model version whose hour partition overlaps the window."""
+    selection = Selection()
+    base = root if root.is_dir() else root.parent
+    for file in data_files(root, (".parquet", ".pq")):
+        parts = partitions_of(file.relative_to(base))
+        if ("model" in parts and parts["model"] != model_name) or (
+            "version" in parts and parts["version"] != str(model_version)
+        ):
+            selection.skipped_other_model += 1
+            continue
+        if "date" in parts and "hour" in parts:
+            try:
+                hour_start = datetime.fromisoformat(parts["date"]).replace(hour=int(parts["hour"]), tzinfo=UTC)
+            except ValueError:
+                raise SchemaError(
+                    "hour", f"partition folder {parts} is not date=YYYY-MM-DD/hour=HH", str(file)
+                ) from None
+            if not window.overlaps_hour(hour_start):
+                selection.skipped_outside_window += 1
+                continue
+        else:
+            selection.unpartitioned += 1
+        selection.files.append(file)
+    return selection
