@@ -1,9 +1,9 @@
-"""``make demo`` (``python -m shared.local demo``): the whole MLOps loop on this machine, no Azure subscription.
+"""``make demo`` (``python -m demo``): the whole MLOps loop on this machine, no Azure subscription.
 
 The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.jobs` / :mod:`shared.local.endpoints`,
-Event Grid = :mod:`shared.local.events`, Azure Monitor = :mod:`shared.local.alerts`) and the Functions host (it
-calls the app's own handlers, with real ``func`` request objects, where the host would: timers, Event Grid and
-the action group's webhook). Everything else is the app's real code. Stages:
+Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`, Azure Monitor = :mod:`demo.alerts`) and
+the Functions host (it calls the app's own handlers, with real ``func`` request objects, where the host would:
+timers, Event Grid and the action group's webhook). Everything else is the app's real code. Stages:
 
 1. training data v1 (the project's synthetic generator) registered as a local data asset;
 2. the training pipeline (``ml_assets/pipelines/train_model.yml``) → model v1 → ModelRegistered →
@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_PIPELINE = "ml_assets/pipelines/train_model.yml"
 TRAINING_ASSET = "credit-default-training"
 # Six of the 23 features move (share 0.26 ≥ DRIFT_SHARE 0.2): older clients with higher limits and bills,
@@ -292,10 +291,10 @@ class Demo:
         return record
 
     def _start(self, stack: ExitStack, state_dir: Path) -> None:
+        from demo.event_delivery import EventDelivery
         from shared.context import AppContext, use_context
         from shared.local.data_assets import LocalDataAssetStore
         from shared.local.endpoints import LocalEndpointPlatform
-        from shared.local.events import EventDelivery
         from shared.local.jobs import LocalJobPlatform
         from shared.local.registry import LocalRegistry
         from shared.settings import Settings
@@ -699,8 +698,8 @@ class Demo:
 
     def _evaluate_alerts(self, fact: str) -> list[Any]:
         """One evaluation of the drift alert rule (local Azure Monitor); its notifications go to ``facts[fact]``."""
+        from demo.alerts import LocalAlertEvaluator, handler_poster
         from ml_assets.src.contracts.alert_rules import rule_for
-        from shared.local.alerts import LocalAlertEvaluator, handler_poster
 
         evaluator = LocalAlertEvaluator(
             self.state_dir, rule_for(self.settings.drift_share), handler_poster(self.fn_retrain)
@@ -720,7 +719,7 @@ class Demo:
         return notifications
 
     def _alert_and_retrain(self) -> str:
-        from shared.local.alerts import handler_poster
+        from demo.alerts import handler_poster
 
         notifications = self._evaluate_alerts("alerts")
         fired = [n for n in notifications if n.condition == "Fired"]
