@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from demo.scenario import DemoConfig, DemoError, run_demo
+from demo.scenario import DemoConfig, run_demo
+from demo.stage_actions import DemoError
 
 
 def main(argv: list[str] | None = None) -> int:
