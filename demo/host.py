@@ -36,7 +36,7 @@ class LocalHost:
         from shared.context import AppContext, use_context
         from shared.local.data_assets import LocalDataAssetStore
         from shared.local.endpoints import LocalEndpointPlatform
-        from shared.local.jobs import LocalJobPlatform
+        from shared.local.job_platform import LocalJobPlatform
         from shared.local.registry import LocalRegistry
         from shared.settings import Settings
         from shared.triggers import drift, export, retraining, rollout

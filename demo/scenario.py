@@ -1,11 +1,11 @@
 """``make demo`` (``python -m demo``): the whole MLOps loop on this machine, no Azure subscription.
 
-The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.jobs` / :mod:`shared.local.endpoints`,
-Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`, Azure Monitor = :mod:`demo.alerts`) and
-the Functions host (it calls the app's own handlers, with real ``func`` request objects, where the host would:
-timers, Event Grid and the action group's webhook; :mod:`demo.host`). Everything else is the app's real code.
-This module is the scenario: its settings, its data, and the stages with the outcome each must reach
-(:mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
+The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.job_platform` /
+:mod:`shared.local.endpoints`, Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`, Azure Monitor
+= :mod:`demo.alerts`) and the Functions host (it calls the app's own handlers, with real ``func`` request objects,
+where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`). Everything else is the
+app's real code. This module is the scenario: its settings, its data, and the stages with the outcome each must
+reach (:mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
 Stages:
 
 1. training data v1 (the project's synthetic generator) registered as a local data asset;

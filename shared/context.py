@@ -86,7 +86,7 @@ class AppContext:
 
     def _build_job_platform(self) -> JobPlatform:
         if self.settings.mode == "local":
-            from shared.local.jobs import LocalJobPlatform
+            from shared.local.job_platform import LocalJobPlatform
 
             return LocalJobPlatform.from_settings(self.settings)
         from shared.azure.ml_jobs import AzureMLJobPlatform
