@@ -35,7 +35,7 @@ class LocalHost:
         Returns what was started, for the stage's outcome."""
         from shared.context import AppContext, use_context
         from shared.local.data_assets import LocalDataAssetStore
-        from shared.local.endpoints import LocalEndpointPlatform
+        from shared.local.endpoint_platform import LocalEndpointPlatform
         from shared.local.job_platform import LocalJobPlatform
         from shared.local.registry import LocalRegistry
         from shared.settings import Settings

@@ -1,11 +1,12 @@
 """``make demo`` (``python -m demo``): the whole MLOps loop on this machine, no Azure subscription.
 
 The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.job_platform` /
-:mod:`shared.local.endpoints`, Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`, Azure Monitor
-= :mod:`demo.alerts`) and the Functions host (it calls the app's own handlers, with real ``func`` request objects,
-where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`). Everything else is the
-app's real code. This module is the scenario: its settings, its data, and the stages with the outcome each must
-reach (:mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
+:mod:`shared.local.endpoint_platform`, Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`,
+Azure Monitor = :mod:`demo.alerts`) and the Functions host (it calls the app's own handlers, with real ``func``
+request objects, where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`).
+Everything else is the app's real code. This module is the scenario: its settings, its data, and the stages with
+the outcome each must reach (:mod:`demo.stage_actions` takes and checks each step, :mod:`demo.traffic` sends the
+requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
 Stages:
 
 1. training data v1 (the project's synthetic generator) registered as a local data asset;
@@ -181,8 +182,8 @@ class Demo:
                 self.host, self.rec, model_name=c.model_name, endpoint_name=c.endpoint_name, timeout=c.stage_timeout
             )
             self.traffic = Traffic(
-                lambda body, headers: self.host.endpoints.score(c.endpoint_name, body, headers=headers),
-                self.sent,
+                score=lambda body, headers: self.host.endpoints.score(c.endpoint_name, body, headers=headers),
+                sent=self.sent,
                 clock=self.rec.now,
                 stream=self.stream,
                 records_per_request=c.records_per_request,

@@ -76,27 +76,20 @@ def progress(stream: TextIO, label: str, done: int, total: int, width: int = 30)
         print(f"    {label} [{bar}] {done}/{total}", file=stream, flush=True)
 
 
+@dataclass(eq=False)
 class Traffic:
     """Sends requests with ``score`` and writes what happened into ``sent``; ``clock`` stamps who served when."""
 
-    def __init__(
-        self,
-        score: Score,
-        sent: Sent,
-        *,
-        clock: Callable[[], float],
-        stream: TextIO,
-        records_per_request: tuple[int, int],
-        seed: int,
-    ) -> None:
-        self.score = score
-        self.sent = sent
-        self.clock = clock
-        self.stream = stream
-        self.records_per_request = records_per_request
-        self.seed = seed
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
+    score: Score
+    sent: Sent
+    clock: Callable[[], float]
+    stream: TextIO
+    records_per_request: tuple[int, int]
+    seed: int
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
 
     def send(self, body: bytes) -> None:
         records = len(json.loads(body)["data"])

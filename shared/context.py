@@ -99,7 +99,7 @@ class AppContext:
     def _build_endpoint_platform(self) -> EndpointPlatform:
         if self.settings.mode == "local":
             # Deployments are azmlinfsrv processes owned by this object: close() (or atexit) stops them.
-            from shared.local.endpoints import LocalEndpointPlatform
+            from shared.local.endpoint_platform import LocalEndpointPlatform
 
             return LocalEndpointPlatform.from_settings(self.settings)
         from shared.azure.endpoints import AzureEndpointPlatform
