@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from shared.local.runner import PipelinePlan
+from shared.local.pipeline_plan import PipelinePlan
 from shared.ports import AssetInput, PlatformError
 from shared.settings import Settings
 from shared.settings_parsing import SettingsError

@@ -41,6 +41,7 @@ from shared.local.job_records import (
     parse_time,
     write_json,
 )
+from shared.local.pipeline_plan import PipelineError, check_pipeline, plan_pipeline
 from shared.ports import JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 
@@ -90,8 +91,6 @@ class LocalJobPlatform:
 
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
         """Validate, record and start the job; returns its name without waiting. PlatformError if invalid."""
-        from shared.local.runner import PipelineError, check_pipeline, plan_pipeline
-
         path = Path(request.pipeline_yaml)
         path = (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
         try:

@@ -19,6 +19,8 @@ from ml_assets.src.stores.atomic_files import utc_stamp
 from shared.local.job_inputs import materialise
 from shared.local.job_processes import process_started
 from shared.local.job_records import PLAN_FILE, JobRecords, finish
+from shared.local.pipeline_plan import PipelinePlan
+from shared.local.pipeline_run import StepResult, run_pipeline
 from shared.ports import PlatformError
 from shared.settings import Settings
 
@@ -35,8 +37,6 @@ def _failure_detail(job_dir: Path, step: str | None, lines: int = 3) -> str:
 
 def run_job(state_dir: str | Path, name: str) -> int:
     """The body of the job process: mark Running, materialise the inputs, run the steps, record the outcome."""
-    from shared.local.runner import PipelinePlan, StepResult, run_pipeline
-
     records = JobRecords(state_dir)
     me, me_started = os.getpid(), process_started(os.getpid())
 

@@ -26,8 +26,8 @@ from shared.local.job_inputs import split_blob_url
 from shared.local.job_platform import LocalJobPlatform
 from shared.local.job_processes import process_alive
 from shared.local.job_records import PROCESS_GONE
+from shared.local.pipeline_plan import PipelinePlan, plan_pipeline
 from shared.local.registry import LocalRegistry
-from shared.local.runner import PipelinePlan, plan_pipeline
 from shared.ports import AssetInput, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 from tests.conftest import PROJECT_ROOT
@@ -335,7 +335,7 @@ def test_the_job_process_runs_the_submitted_plan_without_importing_azure_ai_ml(p
     assert plan.step_names == ["first", "second"] and plan.input_types["data"] == "uri_folder"
     # and what the job process imports to run it stays light (azure-ai-ml takes seconds to import)
     code = (
-        "import sys, shared.local.job_worker, shared.local.runner\n"
+        "import sys, shared.local.job_worker, shared.local.pipeline_run\n"
         "print(sorted(m for m in sys.modules if m.startswith(('azure.ai', 'sklearn', 'pandas'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
