@@ -34,7 +34,7 @@ test: lint
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) -m shared.local demo
+	$(PY) -m demo
 
 bench: setup
 	$(PY) bench/cold_start.py

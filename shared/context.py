@@ -45,7 +45,7 @@ class AppContext:
 
         return BlobStateStore.from_settings(self.settings)
 
-    # export (issue 4): where the console logs come from, where the data goes, the optional data asset
+    # the export: where the console logs come from, where the data goes, the optional data asset
     def log_source(self) -> LogSource:
         return self._port("log_source")  # type: ignore[no-any-return]
 
@@ -86,7 +86,7 @@ class AppContext:
 
     def _build_job_platform(self) -> JobPlatform:
         if self.settings.mode == "local":
-            from shared.local.jobs import LocalJobPlatform
+            from shared.local.job_platform import LocalJobPlatform
 
             return LocalJobPlatform.from_settings(self.settings)
         from shared.azure.ml_jobs import AzureMLJobPlatform
@@ -99,7 +99,7 @@ class AppContext:
     def _build_endpoint_platform(self) -> EndpointPlatform:
         if self.settings.mode == "local":
             # Deployments are azmlinfsrv processes owned by this object: close() (or atexit) stops them.
-            from shared.local.endpoints import LocalEndpointPlatform
+            from shared.local.endpoint_platform import LocalEndpointPlatform
 
             return LocalEndpointPlatform.from_settings(self.settings)
         from shared.azure.endpoints import AzureEndpointPlatform

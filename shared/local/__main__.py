@@ -1,7 +1,4 @@
-"""Local mode command line: ``python -m shared.local <command>``.
-
-Commands register themselves in :data:`COMMANDS` (name → (help, add_arguments, run)).
-"""
+"""Local mode command line: ``python -m shared.local pipeline|serve`` (the commands are the table in ``cli.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,10 @@ from shared.local.cli import COMMANDS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.local", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.local",
+        description="Local mode: run an Azure ML pipeline YAML step by step, or serve a model with azmlinfsrv.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     runners: dict[str, Callable[[argparse.Namespace], int]] = {}
     for name, (help_text, add_arguments, run) in COMMANDS.items():

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from demo.scenario import DEFAULT_SHIFT, DemoConfig, run_demo
 from shared.local.azurite import Azurite
-from shared.local.demo import DEFAULT_SHIFT, DemoConfig, run_demo
 from shared.services import state_keys
 from shared.services.rollout import rollout_key
 from shared.settings import Settings

@@ -30,7 +30,8 @@ from ml_assets.src.contracts.console_log import Request, RequestAssembler
 from ml_assets.src.contracts.feature_schema import FEATURES
 from ml_assets.src.training import prepare, synthetic, train
 from shared.local.console_logs import ConsoleLogSource
-from shared.local.endpoints import DEPLOYMENT_HEADER, LocalEndpointPlatform
+from shared.local.endpoint_platform import LocalEndpointPlatform
+from shared.local.endpoint_router import DEPLOYMENT_HEADER
 from shared.local.registry import LocalRegistry
 from shared.payloads.events import ModelRegisteredEvent
 from shared.ports import DeploymentSpec, NotFoundError, PlatformError
@@ -413,7 +414,7 @@ def test_an_interrupted_owner_stops_its_deployments_at_exit(world: World, tmp_pa
         f"""
         import sys, time
         from pathlib import Path
-        from shared.local.endpoints import LocalEndpointPlatform
+        from shared.local.endpoint_platform import LocalEndpointPlatform
         from shared.local.registry import LocalRegistry
         from shared.ports import DeploymentSpec
         state = Path({str(tmp_path)!r})

@@ -1,4 +1,4 @@
-"""`shared/local/jobs.py`: pipelines submitted to the local job platform run in detached background processes.
+"""`shared/local/job_platform.py`: pipelines submitted to the local job platform run in detached background processes.
 
 Tiny fake pipelines (a component whose command is a small Python script) written to tmp_path exercise the
 platform: submission returns at once, the record and log are written, failures, cancellation, a killed job
@@ -22,9 +22,12 @@ from azure.storage.blob import BlobServiceClient
 
 from ml_assets.src.stores.local_data_assets import LocalDataAssets, data_assets_root
 from ml_assets.src.training import synthetic
-from shared.local.jobs import PROCESS_GONE, LocalJobPlatform, process_alive, split_blob_url
+from shared.local.job_inputs import split_blob_url
+from shared.local.job_platform import LocalJobPlatform
+from shared.local.job_processes import process_alive
+from shared.local.job_records import PROCESS_GONE
+from shared.local.pipeline_plan import PipelinePlan, plan_pipeline
 from shared.local.registry import LocalRegistry
-from shared.local.runner import PipelinePlan, plan_pipeline
 from shared.ports import AssetInput, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 from tests.conftest import PROJECT_ROOT
@@ -332,7 +335,7 @@ def test_the_job_process_runs_the_submitted_plan_without_importing_azure_ai_ml(p
     assert plan.step_names == ["first", "second"] and plan.input_types["data"] == "uri_folder"
     # and what the job process imports to run it stays light (azure-ai-ml takes seconds to import)
     code = (
-        "import sys, shared.local.jobs, shared.local.runner\n"
+        "import sys, shared.local.job_worker, shared.local.pipeline_run\n"
         "print(sorted(m for m in sys.modules if m.startswith(('azure.ai', 'sklearn', 'pandas'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)

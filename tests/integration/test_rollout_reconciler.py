@@ -207,7 +207,7 @@ def test_timer_function_rolls_out_and_status_shows_it(
 def test_timer_function_in_local_mode_is_idle_without_rollouts_and_uses_the_local_platform_with_one(
     storage_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from shared.local.endpoints import LocalEndpointPlatform
+    from shared.local.endpoint_platform import LocalEndpointPlatform
 
     env = {**storage_env, "MLOPS_MODE": "local", "LOCAL_STATE_DIR": str(tmp_path), "ROLLOUT_STEP_DWELL": "PT0S"}
     context = AppContext(settings=Settings(env))

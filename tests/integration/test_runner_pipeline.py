@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ml_assets.src.training import synthetic
-from shared.local.runner import PipelineError, parse_input_overrides, render_command, run_pipeline
+from shared.local.pipeline_plan import PipelineError, render_command
+from shared.local.pipeline_run import parse_input_overrides, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 ML = ROOT / "ml_assets"

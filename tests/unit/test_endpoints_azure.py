@@ -433,7 +433,7 @@ def test_context_builds_the_azure_platform_lazily_and_names_missing_settings() -
     assert isinstance(AppContext(settings=Settings(env)).model_registry(), AzureModelRegistry)
     with pytest.raises(SettingsError, match="AZURE_SUBSCRIPTION_ID"):
         AppContext(settings=Settings({})).endpoint_platform()
-    # local mode builds shared.local.endpoints.LocalEndpointPlatform: tests/unit/test_local_endpoint_rules.py
+    # local mode builds shared.local.endpoint_platform.LocalEndpointPlatform: tests/unit/test_local_endpoint_rules.py
 
 
 def test_context_uses_the_local_registry_in_local_mode(tmp_path: Path) -> None:

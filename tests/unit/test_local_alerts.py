@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from demo.alerts import LocalAlertEvaluator
 from ml_assets.src.contracts.alert_rules import DriftAlertRule
 from ml_assets.src.contracts.drift_telemetry import OverallDrift, TelemetryBatch, overall_message, write_local
-from shared.local.alerts import LocalAlertEvaluator
 from shared.payloads.alerts import parse_common_alert
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

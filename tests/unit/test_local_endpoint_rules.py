@@ -16,7 +16,9 @@ import pytest
 
 from shared import platform_rules
 from shared.context import AppContext
-from shared.local.endpoints import DEPLOYMENT_HEADER, NO_DEPLOYMENT, LocalEndpointPlatform, startup_error
+from shared.local.endpoint_deployment import startup_error
+from shared.local.endpoint_platform import LocalEndpointPlatform
+from shared.local.endpoint_router import DEPLOYMENT_HEADER, NO_DEPLOYMENT, pick
 from shared.local.registry import LocalRegistry
 from shared.ports import DeploymentSpec, NotFoundError, PlatformError, TransientError
 from shared.settings import Settings
@@ -91,11 +93,11 @@ def test_deployment_names_follow_azure(name: str, valid: bool) -> None:
 
 def test_the_router_picks_deployments_in_proportion_to_their_traffic() -> None:
     rng = random.Random(3)
-    picks = [LocalEndpointPlatform._pick(rng, {"blue": 80, "green": 20}) for _ in range(20_000)]
+    picks = [pick(rng, {"blue": 80, "green": 20}) for _ in range(20_000)]
     share = picks.count("green") / len(picks)
     assert abs(share - 0.2) < 0.02  # sd 0.0028: 7 sigma
-    assert LocalEndpointPlatform._pick(rng, {}) is None
-    assert {LocalEndpointPlatform._pick(rng, {"blue": 100}) for _ in range(100)} == {"blue"}
+    assert pick(rng, {}) is None
+    assert {pick(rng, {"blue": 100}) for _ in range(100)} == {"blue"}
 
 
 def test_the_failure_text_names_the_root_cause_and_keeps_the_tail() -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from demo.event_delivery import EventDelivery, to_function_event
 from ml_assets.src.stores.local_registry import LocalModelRegistry
 from shared.context import AppContext, use_context
-from shared.local.events import HOOK, EventDelivery, model_registered_event, publish, to_function_event
+from shared.local.events import HOOK, model_registered_event, publish
 from shared.payloads.events import parse_model_registered
 from shared.services.rollout import rollout_key
 from shared.settings import Settings

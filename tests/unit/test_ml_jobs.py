@@ -337,7 +337,7 @@ def test_a_missing_workspace_setting_is_named(missing: str) -> None:
 
 
 def test_local_mode_builds_the_local_job_platform(tmp_path: Path) -> None:
-    from shared.local.jobs import LocalJobPlatform
+    from shared.local.job_platform import LocalJobPlatform
 
     env = {**WORKSPACE, "MLOPS_MODE": "local", "LOCAL_STATE_DIR": str(tmp_path)}
     platform = AppContext(settings=Settings(env)).job_platform()

@@ -32,7 +32,7 @@ ROOT_DIR = "data-assets"
 METADATA = "metadata.json"
 DATA_DIR = "data"
 LATEST = "latest"
-# The local job platform (shared/local/jobs.py) records the data asset versions a job's inputs resolved to
+# The local job platform (shared/local/job_platform.py) records the data asset versions a job's inputs resolved to
 # under this key of <LOCAL_STATE_DIR>/jobs/<job>/job.json: {"<asset name>": <version>}.
 JOB_RECORD_KEY = "data_assets"
 _REF = re.compile(r"^(?:azureml:)?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")

@@ -1,33 +1,24 @@
-"""Run an Azure ML pipeline YAML on this machine: each command step as a subprocess, in dependency order.
+"""The plan of an Azure ML pipeline YAML for the local runner: the YAML loaded, its steps bound and ordered, each
+step's command rendered.
 
-The YAML is loaded with ``azure.ai.ml.load_job``, so it is validated by the same schema Azure ML uses. Each step's
-component command gets ``${{inputs.*}}`` / ``${{outputs.*}}`` bound to local values and paths (outputs are folders
-under ``WORKDIR/<step>/outputs/<name>``; ``$[[ … ]]`` blocks are dropped when an optional input inside is unset),
-runs with the component's code folder as working directory and ``MLOPS_MODE=local``, ``LOCAL_STATE_DIR``,
-``MLOPS_PIPELINE_JOB_NAME`` in its environment, and streams its output prefixed with ``[step]``. The first failing
-step stops the run with its exit code. The last line printed is a JSON summary.
-
-Python API: :func:`plan_pipeline` (load and check a YAML into a JSON-serialisable :class:`PipelinePlan`),
-:func:`check_pipeline` (check a plan's inputs), :func:`run_pipeline` (run a YAML or a plan; the local job platform
-plans at submission and its job processes run the plan without importing azure-ai-ml again).
-CLI: ``python -m shared.local pipeline PIPELINE_YAML --input NAME=VALUE ... --workdir DIR``.
+The YAML is loaded with ``azure.ai.ml.load_job``, so it is validated by the same schema Azure ML uses, and reduced
+to a JSON-serialisable :class:`PipelinePlan` (:func:`plan_pipeline`): its declared inputs, and its command steps in
+dependency order, each with its component's command, inputs, outputs, environment variables and code folder, and
+where each step input comes from (a literal or path, a pipeline input, another step's output). Binding a plan to
+the run's inputs (:func:`checked_steps`, :func:`check_pipeline`) checks every value that does not come from another
+step before anything runs; :func:`render_command` substitutes ``${{inputs.*}}`` / ``${{outputs.*}}`` with local
+values and paths and drops ``$[[ … ]]`` blocks whose optional input is unset. The local job platform plans at
+submission; its job processes run the plan without importing azure-ai-ml again.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 PATH_TYPES = frozenset({"uri_folder", "uri_file", "mlflow_model", "custom_model", "mltable", "triton_model"})
 _EXPR = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -40,54 +31,6 @@ _PARENT_OUTPUT = re.compile(
 
 class PipelineError(ValueError):
     """The pipeline cannot be run locally as given (bad YAML, missing or malformed input, unsupported step)."""
-
-
-@dataclass
-class StepResult:
-    name: str
-    status: str = "NotStarted"  # NotStarted, Running, Completed, Failed, Skipped
-    exit_code: int | None = None
-    duration_s: float | None = None
-    command: str = ""
-    outputs: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "duration_s": self.duration_s,
-            "outputs": self.outputs,
-        }
-
-
-@dataclass
-class PipelineRunResult:
-    job_name: str
-    status: str  # Completed or Failed
-    workdir: Path
-    steps: dict[str, StepResult]
-    started_at: str
-    ended_at: str
-    exit_code: int = 0
-    error: str | None = None
-
-    def output(self, step: str, name: str) -> Path:
-        return Path(self.steps[step].outputs[name])
-
-    def summary(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "status": self.status,
-            "job_name": self.job_name,
-            "workdir": str(self.workdir),
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "exit_code": self.exit_code,
-            "steps": {name: step.to_json() for name, step in self.steps.items()},
-            "outputs": {f"{name}.{o}": p for name, step in self.steps.items() for o, p in step.outputs.items()},
-        }
-        if self.error:
-            doc["error"] = self.error
-        return doc
 
 
 @dataclass(frozen=True)
@@ -108,7 +51,7 @@ class _Component:
 
 
 @dataclass
-class _Step:
+class PlanStep:
     name: str
     component: _Component
     code_dir: Path
@@ -129,7 +72,7 @@ class _Step:
         }
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> _Step:
+    def from_json(cls, doc: Mapping[str, Any]) -> PlanStep:
         component = _Component(
             command=str(doc["command"]),
             inputs={
@@ -156,7 +99,7 @@ class PipelinePlan:
     tags: dict[str, str]
     inputs: dict[str, Any]  # declared pipeline inputs → their YAML value (path or literal)
     input_types: dict[str, str | None]  # declared pipeline inputs → data type (uri_folder, …), None for literals
-    steps: list[_Step]
+    steps: list[PlanStep]
 
     @property
     def step_names(self) -> list[str]:
@@ -180,19 +123,8 @@ class PipelinePlan:
             tags={str(k): str(v) for k, v in (doc.get("tags") or {}).items()},
             inputs=dict(doc["inputs"]),
             input_types=dict(doc.get("input_types") or {}),
-            steps=[_Step.from_json(s) for s in doc["steps"]],
+            steps=[PlanStep.from_json(s) for s in doc["steps"]],
         )
-
-
-def parse_input_overrides(items: list[str]) -> dict[str, str]:
-    """``NAME=VALUE`` strings → dict (a later value for the same name wins)."""
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise PipelineError(f"--input {item!r}: expected NAME=VALUE")
-        out[name.strip()] = value
-    return out
 
 
 def load_pipeline(pipeline_yaml: str | Path) -> Any:
@@ -264,7 +196,7 @@ def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
     for name, value in job.inputs.items():
         kind = getattr(getattr(value, "_data", value), "type", None)
         types[name] = str(kind) if kind in PATH_TYPES else None
-    steps: dict[str, _Step] = {}
+    steps: dict[str, PlanStep] = {}
     for name, node in job.jobs.items():
         node_type = getattr(node, "type", "")
         if node_type != "command":
@@ -288,7 +220,7 @@ def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
                 depends.add(m.group(1))
             else:
                 bindings[input_name] = _jsonable(raw)
-        steps[name] = _Step(name, _component(component), code_dir, bindings, depends)
+        steps[name] = PlanStep(name, _component(component), code_dir, bindings, depends)
     for step in steps.values():
         for dep in step.depends_on:
             if dep not in steps:
@@ -304,7 +236,7 @@ def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
     )
 
 
-def _bind(plan: PipelinePlan, overrides: Mapping[str, Any]) -> list[_Step]:
+def bind(plan: PipelinePlan, overrides: Mapping[str, Any]) -> list[PlanStep]:
     unknown = sorted(set(overrides) - set(plan.inputs))
     if unknown:
         raise PipelineError(f"--input {unknown[0]}: the pipeline has no such input (it has {', '.join(plan.inputs)})")
@@ -314,25 +246,25 @@ def _bind(plan: PipelinePlan, overrides: Mapping[str, Any]) -> list[_Step]:
         bindings = {
             n: (values.get(v[1]) if isinstance(v, tuple) and v[0] == "input" else v) for n, v in step.bindings.items()
         }
-        bound.append(_Step(step.name, step.component, step.code_dir, bindings, set(step.depends_on)))
+        bound.append(PlanStep(step.name, step.component, step.code_dir, bindings, set(step.depends_on)))
     return bound
 
 
-def _checked_plan(plan: PipelinePlan, inputs: Mapping[str, Any], base: Path) -> list[_Step]:
-    steps = _bind(plan, inputs)
+def checked_steps(plan: PipelinePlan, inputs: Mapping[str, Any], base: Path) -> list[PlanStep]:
+    steps = bind(plan, inputs)
     for step in steps:  # every input that does not come from another step is checked before anything runs
-        _resolve_inputs(step, None, base)
+        step_inputs(step, None, base)
     return steps
 
 
 def check_pipeline(plan: PipelinePlan, inputs: Mapping[str, Any] | None = None, base: str | Path | None = None) -> None:
     """Check ``plan`` with ``inputs`` as :func:`run_pipeline` does before running anything (unknown inputs, missing
     values and paths, malformed literals). Raises PipelineError."""
-    _checked_plan(plan, inputs or {}, Path(base) if base is not None else Path.cwd())
+    checked_steps(plan, inputs or {}, Path(base) if base is not None else Path.cwd())
 
 
-def _toposort(steps: dict[str, _Step]) -> list[_Step]:
-    ordered: list[_Step] = []
+def _toposort(steps: dict[str, PlanStep]) -> list[PlanStep]:
+    ordered: list[PlanStep] = []
     done: set[str] = set()
     remaining = dict(steps)
     while remaining:
@@ -365,7 +297,7 @@ def _literal(step: str, name: str, kind: str, value: Any) -> str:
     return str(value)
 
 
-def _resolve_inputs(step: _Step, outputs: Mapping[str, Mapping[str, str]] | None, base: Path) -> dict[str, str | None]:
+def step_inputs(step: PlanStep, outputs: Mapping[str, Mapping[str, str]] | None, base: Path) -> dict[str, str | None]:
     """Input values of ``step``; with ``outputs=None`` only checks the inputs that do not come from other steps."""
     values: dict[str, str | None] = {}
     for name, spec in step.component.inputs.items():
@@ -424,146 +356,3 @@ def render_command(command: str, inputs: Mapping[str, str | None], outputs: Mapp
         return shlex.quote(value)
 
     return _EXPR.sub(substitute, _OPTIONAL_BLOCK.sub(optional_block, command))
-
-
-def _git_commit(cwd: Path) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def run_pipeline(
-    pipeline_yaml: str | Path | PipelinePlan,
-    inputs: Mapping[str, Any] | None = None,
-    workdir: str | Path = ".local/jobs",
-    *,
-    state_dir: str | Path | None = None,
-    job_name: str | None = None,
-    env: Mapping[str, str] | None = None,
-    stream: TextIO | None = None,
-    on_step: Callable[[StepResult], None] | None = None,
-) -> PipelineRunResult:
-    """Run the pipeline; returns the result (the JSON summary is ``result.summary()``). Raises PipelineError
-    before running anything if the YAML or the inputs are invalid. ``on_step`` is called when a step starts
-    (status Running) and when it ends (Completed or Failed, with its exit code and duration)."""
-    out = stream if stream is not None else sys.stdout
-    plan = pipeline_yaml if isinstance(pipeline_yaml, PipelinePlan) else plan_pipeline(pipeline_yaml)
-    base = Path.cwd()
-    steps = _checked_plan(plan, inputs or {}, base)
-    name = job_name or f"local-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    root = Path(workdir).resolve() / name
-    root.mkdir(parents=True, exist_ok=True)
-    state = Path(state_dir if state_dir is not None else os.environ.get("LOCAL_STATE_DIR", ".local")).resolve()
-    state.mkdir(parents=True, exist_ok=True)
-    step_env = {
-        **os.environ,
-        **(env or {}),
-        "MLOPS_MODE": "local",
-        "LOCAL_STATE_DIR": str(state),
-        "MLOPS_PIPELINE_JOB_NAME": name,
-        "PYTHONUNBUFFERED": "1",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
-    commit = _git_commit(Path(plan.source).parent if plan.source else Path.cwd())
-    if commit and "GIT_COMMIT" not in step_env:
-        step_env["GIT_COMMIT"] = commit
-    results = {s.name: StepResult(s.name) for s in steps}
-    produced: dict[str, dict[str, str]] = {}
-    started = datetime.now(UTC)
-    status, exit_code, error = "Completed", 0, None
-    for step in steps:
-        result = results[step.name]
-        try:
-            values = _resolve_inputs(step, produced, base)
-        except PipelineError as exc:
-            status, exit_code, error = "Failed", 2, str(exc)
-            result.status = "Failed"
-            print(f"[{step.name}] error: {exc}", file=out, flush=True)
-            break
-        output_paths = {}
-        for output_name in step.component.outputs:
-            folder = root / step.name / "outputs" / output_name
-            folder.mkdir(parents=True, exist_ok=True)
-            output_paths[output_name] = str(folder)
-        command = render_command(step.component.command, values, output_paths)
-        result.command = command
-        result.outputs = output_paths
-        result.status = "Running"
-        if on_step is not None:
-            on_step(result)
-        print(f"[{step.name}] $ {command}", file=out, flush=True)
-        t0 = time.monotonic()
-        component_env = dict(step.component.environment_variables)
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=step.code_dir,
-            env={**step_env, **component_env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert process.stdout is not None
-        with (root / step.name / "output.log").open("w") as log:
-            for line in process.stdout:
-                log.write(line)
-                print(f"[{step.name}] {line.rstrip()}", file=out, flush=True)
-        code = process.wait()
-        result.duration_s = round(time.monotonic() - t0, 3)
-        result.exit_code = code
-        result.status = "Completed" if code == 0 else "Failed"
-        if on_step is not None:
-            on_step(result)
-        if code != 0:
-            status, exit_code, error = "Failed", code, f"step {step.name} exited with {code}"
-            break
-        produced[step.name] = output_paths
-    for result in results.values():
-        if result.status == "NotStarted" and status == "Failed":
-            result.status = "Skipped"
-    run = PipelineRunResult(
-        job_name=name,
-        status=status,
-        workdir=root,
-        steps=results,
-        started_at=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ended_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        exit_code=exit_code,
-        error=error,
-    )
-    (root / "summary.json").write_text(json.dumps(run.summary(), indent=2))
-    return run
-
-
-# --- CLI: python -m shared.local pipeline ---------------------------------------------------------------
-
-
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("pipeline_yaml", help="pipeline job YAML, e.g. ml_assets/pipelines/train_model.yml")
-    parser.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="pipeline input: a local path for uri/model inputs, a literal for string/number inputs (repeatable)",
-    )
-    parser.add_argument("--workdir", default=".local/jobs", help="folder for the steps' outputs and logs")
-    parser.add_argument("--state-dir", default=None, help="LOCAL_STATE_DIR for the steps (default: env or .local)")
-    parser.add_argument("--job-name", default=None, help="name of this run (default: local-<time>-<random>)")
-
-
-def command(args: Any) -> int:
-    try:
-        overrides = parse_input_overrides(args.input)
-        result = run_pipeline(
-            args.pipeline_yaml, overrides, args.workdir, state_dir=args.state_dir, job_name=args.job_name
-        )
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print(json.dumps({"status": "Failed", "error": str(exc), "steps": {}}))
-        return 2
-    print(json.dumps(result.summary()))
-    return result.exit_code

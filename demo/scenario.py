@@ -1,0 +1,341 @@
+"""``make demo`` (``python -m demo``): the whole MLOps loop on this machine, no Azure subscription.
+
+The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.job_platform` /
+:mod:`shared.local.endpoint_platform`, Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`,
+Azure Monitor = :mod:`demo.alerts`) and the Functions host (it calls the app's own handlers, with real ``func``
+request objects, where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`).
+Everything else is the app's real code. This module is the scenario: its settings, its data, and the stages with
+the outcome each must reach (:mod:`demo.stage_actions` takes and checks each step, :mod:`demo.traffic` sends the
+requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
+Stages:
+
+1. training data v1 (the project's synthetic generator) registered as a local data asset;
+2. the training pipeline (``ml_assets/pipelines/train_model.yml``) → model v1 → ModelRegistered →
+   ``deploy_registered_model`` → ``reconcile_rollouts`` ticks until v1 serves 100 %;
+3. normal traffic → ``export_inference_data`` → drift job over that window (no alert);
+4. drifted traffic → export → drift job → the drift alert rule fires → ``retrain_on_alert`` → training job
+   (on training data v2: the labels of the drifted period have arrived) → model v2 → safe rollout of v2 while
+   traffic flows (10 → 50 → 100 %) → traffic served by v2 → a last export of everything sent.
+
+Writes ``out/demo/``: ``run.json`` (the record of the run), ``timeline.png`` (stages, traffic split over time,
+drift share), ``drift_report.html`` (Evidently's report of the drifted window). Every process it starts
+(Azurite, pipeline jobs, deployments) is stopped at the end, also on Ctrl-C or a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from demo.host import LocalHost
+from demo.recorder import Recorder, function_logs
+from demo.stage_actions import TRAINING_ASSET, DemoError, StageActions
+from demo.timeline import draw_timeline, print_summary
+from demo.traffic import Sent, Traffic, exported_records, next_whole_second
+
+# Six of the 23 features move (share 0.26 ≥ DRIFT_SHARE 0.2): older clients with higher limits and bills,
+# more graduate-school and single clients, larger first payments.
+DEFAULT_SHIFT: Mapping[str, str] = {
+    "age": "+12",
+    "credit_limit": "*2",
+    "education": "graduate_school:0.7",
+    "marriage": "single:0.7",
+    "bill_amount_1": "*1.8",
+    "payment_amount_1": "*3",
+}
+
+
+def with_new_default_pattern(frame: Any, *, seed: int, share: float = 0.5) -> Any:
+    """The scenario's concept drift: in the drifted period, clients aged 45 or more default more often (``share``
+    of those who did not are relabelled as defaults). A covariate shift alone would not make a retrained model
+    better than v1 (the synthetic labels are drawn before the shift), and the champion gate would rightly keep v1."""
+    import numpy as np
+
+    from ml_assets.src.contracts.feature_schema import TARGET
+
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    flip = (out["age"].to_numpy() >= 45) & (rng.random(len(out)) < share)
+    out.loc[flip, TARGET] = "True"
+    return out
+
+
+@dataclass
+class DemoConfig:
+    out: Path = Path("out/demo")
+    state_dir: Path | None = None  # default: a temporary folder, removed at the end (unless keep_state)
+    keep_state: bool = False
+    storage_connection_string: str | None = None  # default: start Azurite for the run
+    model_name: str = "credit-default"
+    endpoint_name: str = "credit-default"
+    train_rows: int = 6000
+    labelled_rows: int = 4000  # labelled rows of the drifted period: training data v2
+    requests_per_phase: int = 150
+    records_per_request: tuple[int, int] = (10, 30)
+    rollout_requests_per_second: float = 40.0
+    final_requests: int = 60
+    shift: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SHIFT))
+    drift_share: float = 0.2
+    step_dwell_seconds: int = 3
+    traffic_steps: str = "10,50,100"
+    stage_timeout: float = 240.0
+    seed: int = 7
+    train_inputs: Mapping[str, str] = field(default_factory=lambda: {"max_iter": "60"})
+
+    def as_record(self) -> dict[str, Any]:
+        """What run.json records of the configuration."""
+        return {
+            "train_rows": self.train_rows,
+            "labelled_rows": self.labelled_rows,
+            "requests_per_phase": self.requests_per_phase,
+            "shift": dict(self.shift),
+            "drift_share": self.drift_share,
+            "traffic_steps": self.traffic_steps,
+            "step_dwell_seconds": self.step_dwell_seconds,
+        }
+
+
+class Demo:
+    """One run of the loop. :meth:`run` returns the run record (also written to ``out/run.json``)."""
+
+    def __init__(self, config: DemoConfig, stream: TextIO | None = None) -> None:
+        self.config = config
+        self.stream = stream or sys.stdout
+        self.rec = Recorder(self.stream)
+        self.sent = Sent()
+        # Own containers when the storage is shared (tests); the demo's own Azurite is fresh each run.
+        self._suffix = f"-{uuid.uuid4().hex[:8]}" if config.storage_connection_string else ""
+
+    # --- setup ---------------------------------------------------------------------------------------
+
+    def _settings_env(self, state_dir: Path) -> dict[str, str]:
+        c = self.config
+        return {
+            "MLOPS_MODE": "local",
+            "LOCAL_STATE_DIR": str(state_dir),
+            "STORAGE_CONNECTION_STRING": c.storage_connection_string or "",  # empty: the host starts Azurite
+            "STATE_CONTAINER": f"mlops-state{self._suffix}",
+            "EXPORT_CONTAINER": f"inference-data{self._suffix}",
+            "MODEL_NAME": c.model_name,
+            "ENDPOINT_NAME": c.endpoint_name,
+            "EXPORT_INGESTION_DELAY": "PT1S",
+            "EXPORT_INITIAL_LOOKBACK": "PT1H",
+            "DRIFT_SHARE": str(c.drift_share),
+            "DRIFT_MIN_ROWS": "100",
+            "TRAINING_DATA_ASSET": f"{TRAINING_ASSET}@latest",
+            "RETRAIN_COOLDOWN": "PT1H",
+            "ROLLOUT_TRAFFIC_STEPS": c.traffic_steps,
+            "ROLLOUT_STEP_DWELL": f"PT{c.step_dwell_seconds}S",
+            "ROLLOUT_PROVISIONING_TIMEOUT": "PT3M",
+            "ROLLOUT_MIRROR_PERCENT": "0",
+        }
+
+    def run(self) -> dict[str, Any]:
+        c = self.config
+        out = Path(c.out)
+        out.mkdir(parents=True, exist_ok=True)
+        status, error = "failed", None
+        with ExitStack() as stack:
+            stack.enter_context(function_logs(out / "functions.log"))
+            state_dir = Path(c.state_dir) if c.state_dir else Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+            state_dir.mkdir(parents=True, exist_ok=True)
+            if c.state_dir is None and not c.keep_state:
+                stack.callback(shutil.rmtree, state_dir, True)
+            self.state_dir = state_dir
+            self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout)
+            try:
+                self._start(stack)
+                self._loop(out)
+                status = "succeeded"
+            except BaseException as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                self.rec.say(f"stopped: {error}")
+                raise
+            finally:
+                self.rec.say("stopping every process the demo started …")
+                stack.close()
+                record = self.rec.run_record(
+                    status, error, config=c.as_record(), settings=self.host.env, sent=self.sent, out=out
+                )
+                (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+                try:
+                    draw_timeline(out / "timeline.png", self.rec, self.sent, c.drift_share)
+                except Exception as exc:  # noqa: BLE001 - a drawing problem must not hide the run's outcome
+                    self.rec.say(f"could not draw the timeline: {exc}")
+                print_summary(record, self.stream)
+        return record
+
+    def _start(self, stack: ExitStack) -> None:
+        c = self.config
+        with self.rec.stage("start Azurite + local platform") as stage:
+            stage.outcome = self.host.start(stack, self._settings_env(self.state_dir))
+            self.act = StageActions(
+                self.host, self.rec, model_name=c.model_name, endpoint_name=c.endpoint_name, timeout=c.stage_timeout
+            )
+            self.traffic = Traffic(
+                score=lambda body, headers: self.host.endpoints.score(c.endpoint_name, body, headers=headers),
+                sent=self.sent,
+                clock=self.rec.now,
+                stream=self.stream,
+                records_per_request=c.records_per_request,
+                seed=c.seed,
+            )
+            stage.outcome += f"; state in {self.state_dir}"
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def _loop(self, out: Path) -> None:
+        self._first_model()
+        start_normal, start_drifted, drifted = self._normal_then_drifted_traffic()
+        self._drift_jobs(start_normal, start_drifted, out)
+        self._labels_arrive()
+        self._retraining()
+        with (
+            self.rec.stage("safe rollout v2 (live traffic)") as stage,
+            self.traffic.in_background(drifted, self.config.rollout_requests_per_second),
+        ):
+            stage.outcome = self.act.rollout("2")
+        self._traffic_on_v2()
+        self._final_export_check()
+
+    def _first_model(self) -> None:
+        from ml_assets.src.training import synthetic
+
+        c = self.config
+        with self.rec.stage("training data v1") as stage:
+            frame = synthetic.generate(c.train_rows, seed=c.seed)
+            version = self.act.register_data(frame, "synthetic training data")
+            stage.outcome = f"{TRAINING_ASSET}:{version} ({len(frame):,} labelled rows)"
+        with self.rec.stage("train + register v1") as stage:
+            job = self.act.submit_training(c.train_inputs)
+            info = self.act.wait_job(job)
+            model = self.host.registry.latest_model(c.model_name)
+            if model is None or model.version != "1":
+                raise DemoError(f"training job {job} finished but model v1 is not registered")
+            self.rec.facts["v1_training_job"] = job
+            stage.outcome = (
+                f"job {job} {info.status}; model {c.model_name}:1 (auc {model.tags.get('metric_roc_auc', '?')})"
+            )
+        with self.rec.stage("rollout v1") as stage:
+            stage.outcome = self.act.rollout("1")
+
+    def _normal_then_drifted_traffic(self) -> tuple[datetime, datetime, Any]:
+        """Both phases through the endpoint, then an export; returns when each began and the drifted frame."""
+        from ml_assets.src.training import synthetic
+
+        c = self.config
+        start_normal = next_whole_second()
+        with self.rec.stage("traffic: normal") as stage:
+            normal = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1, with_target=False)
+            stage.outcome = self._phase("normal", normal, c.requests_per_phase)
+        start_drifted = next_whole_second()  # the windows split cleanly between the two phases
+        with self.rec.stage("traffic: drifted") as stage:
+            drifted = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 2, shift=c.shift, with_target=False)
+            stage.outcome = self._phase("drifted", drifted, c.requests_per_phase)
+        with self.rec.stage("export (timer)") as stage:
+            stage.outcome = self.act.export()
+        return start_normal, start_drifted, drifted
+
+    def _drift_jobs(self, start_normal: datetime, start_drifted: datetime, out: Path) -> None:
+        # One window after the other, as the daily drift schedule would: the alert rule looks at the latest
+        # drift run of a model version, so two runs in parallel would race for "latest".
+        with self.rec.stage("drift job: normal window") as stage:
+            normal_job, _, _ = self.act.submit_drift(start_normal, start_drifted, "normal")
+            normal = self.act.drift_result(normal_job, "normal", (start_normal, start_drifted))
+            quiet = self.act.evaluate_alerts("alerts_after_normal_window")
+            if quiet:
+                raise DemoError(f"the normal window raised an alert: {quiet}")
+            stage.outcome = f"share of drifted features {normal['share_drifted_features']:.2f}; no alert"
+        with self.rec.stage("drift job: drifted window") as stage:
+            drifted_job, _, drifted_end = self.act.submit_drift(start_drifted, None, "drifted")
+            result = self.act.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
+            stage.outcome = (
+                f"share of drifted features {result['share_drifted_features']:.2f} "
+                f"({', '.join(result['drifted_features'])})"
+            )
+            self.act.copy_report(drifted_job, out / "drift_report.html")
+
+    def _labels_arrive(self) -> None:
+        from ml_assets.src.training import synthetic
+
+        c = self.config
+        with self.rec.stage("labels arrive: data v2") as stage:
+            import pandas as pd
+
+            # Retraining learns from the recent labelled window: clients like before and the drifted population,
+            # whose labels carry a pattern v1 cannot know (so the champion gate has a reason to promote v2).
+            recent = synthetic.generate(c.train_rows // 2, seed=c.seed + 5)
+            labelled = with_new_default_pattern(
+                synthetic.generate(c.labelled_rows, seed=c.seed + 3, shift=c.shift), seed=c.seed
+            )
+            version = self.act.register_data(
+                pd.concat([recent, labelled], ignore_index=True),
+                "labelled recent window: usual clients and the drifted population",
+            )
+            stage.outcome = (
+                f"{TRAINING_ASSET}:{version} ({len(recent) + len(labelled):,} rows, {len(labelled):,} drifted)"
+            )
+
+    def _retraining(self) -> None:
+        c = self.config
+        with self.rec.stage("alert → retraining job") as stage:
+            job = self.act.alert_and_retrain()
+            stage.outcome = f"training job {job} submitted by the alert"
+        with self.rec.stage("retraining → v2") as stage:
+            info = self.act.wait_job(job)
+            model = self.host.registry.latest_model(c.model_name)
+            if model is None or model.version != "2":
+                raise DemoError(f"retraining job {job} finished {info.status} but model v2 is not registered")
+            self.rec.facts["retraining_job"] = job
+            stage.outcome = f"model {c.model_name}:2 (auc {model.tags.get('metric_roc_auc', '?')})"
+
+    def _traffic_on_v2(self) -> None:
+        from ml_assets.src.training import synthetic
+
+        c = self.config
+        with self.rec.stage("traffic on v2") as stage:
+            before = dict(self.sent.by_deployment)
+            extra = synthetic.generate(c.final_requests * 30, seed=c.seed + 4, shift=c.shift, with_target=False)
+            self._phase("after rollout", extra, c.final_requests)
+            served = {k: v - before.get(k, 0) for k, v in self.sent.by_deployment.items() if v - before.get(k, 0)}
+            deployment = self.rec.facts["rollouts"]["2"]["deployment"]
+            if set(served) != {deployment}:
+                raise DemoError(f"after the rollout, traffic was served by {served}, expected only {deployment}")
+            stage.outcome = f"{sum(served.values())} requests, all served by {deployment} (v2)"
+
+    def _final_export_check(self) -> None:
+        with self.rec.stage("final export check") as stage:
+            stage.outcome = self.act.export()
+            exported, missing = exported_records(
+                self.host.context.export_writer(), self.host.settings.export_prefix, self.sent
+            )
+            if exported["duplicates"] or missing:
+                raise DemoError(
+                    f"export check: {missing} records sent but not exported, {exported['duplicates']} duplicates"
+                )
+            self.rec.facts["exported_records"] = exported
+            stage.outcome += (
+                f"; {exported['sent_by_the_demo']:,} records sent = exported once each "
+                f"(+ {exported['smoke_test_records']} records of {exported['smoke_test_requests']} smoke tests)"
+            )
+
+    # --- stages' building blocks ---------------------------------------------------------------------
+
+    def _phase(self, label: str, frame: Any, count: int) -> str:
+        phase = self.traffic.phase(label, frame, count)
+        if phase.failed:
+            raise DemoError(f"{phase.failed} of {phase.total} {label} requests failed; last: {self.sent.last_error}")
+        return f"{phase.requests} requests, {phase.records:,} records scored"
+
+
+def run_demo(config: DemoConfig, stream: TextIO | None = None) -> dict[str, Any]:
+    return Demo(config, stream).run()

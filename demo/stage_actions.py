@@ -1,0 +1,226 @@
+"""What the demo's stages do through the local host, each step checked: register training data, run a training
+job, wait for a rollout (the ModelRegistered event delivered, then reconciler ticks), export until the watermark
+passes the last request, run a drift job over a window and read its result, fire the drift alert and redeliver it.
+A step that does not reach its expected outcome raises :class:`DemoError`; what each step established goes into the
+recorder's facts, for ``run.json``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from demo.host import LocalHost
+from demo.recorder import Recorder
+from shared.ports import JobInfo
+
+TRAIN_PIPELINE = "ml_assets/pipelines/train_model.yml"
+TRAINING_ASSET = "credit-default-training"
+
+
+class DemoError(RuntimeError):
+    """A stage did not reach its expected outcome."""
+
+
+def wait_until(what: str, condition: Callable[[], Any], timeout: float, poll: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise DemoError(f"{what}: not done within {timeout:.0f}s")
+        time.sleep(poll)
+
+
+class StageActions:
+    """The stages' steps for model ``model_name`` behind endpoint ``endpoint_name``; each waits ``timeout`` at most."""
+
+    def __init__(self, host: LocalHost, rec: Recorder, *, model_name: str, endpoint_name: str, timeout: float) -> None:
+        self.host = host
+        self.rec = rec
+        self.model_name = model_name
+        self.endpoint_name = endpoint_name
+        self.timeout = timeout
+
+    def register_data(self, frame: Any, description: str) -> str:
+        folder = Path(tempfile.mkdtemp(dir=self.host.state_dir, prefix="data-"))
+        frame.to_csv(folder / "data.csv", index=False)
+        asset = self.host.data_assets.register(TRAINING_ASSET, folder, description=description)
+        shutil.rmtree(folder, ignore_errors=True)
+        return str(asset.version)
+
+    def submit_training(self, train_inputs: Mapping[str, str]) -> str:
+        """The first training job, as an operator would submit it (the alert submits the second)."""
+        from shared.ports import AssetInput, PipelineJobRequest
+
+        request = PipelineJobRequest(
+            pipeline_yaml=TRAIN_PIPELINE,
+            inputs={
+                "training_data": AssetInput(type="uri_folder", path=f"azureml:{TRAINING_ASSET}@latest"),
+                "training_data_asset": f"{TRAINING_ASSET}@latest",
+                "model_name": self.model_name,
+                **train_inputs,
+            },
+            experiment_name=f"{self.model_name}-training",
+            display_name="demo: initial training",
+            tags={"trigger": "demo"},
+        )
+        return self.host.jobs.submit_pipeline(request)
+
+    def wait_job(self, name: str) -> JobInfo:
+        info = self.host.jobs.wait(name, timeout=self.timeout)
+        self.rec.facts.setdefault("jobs", {})[name] = {"status": info.status, "tags": dict(info.tags)}
+        if info.status != "Completed":
+            record = self.host.jobs.get_job(name)
+            raise DemoError(f"job {name} ended {record.status}; see {self.host.state_dir / 'jobs' / name}")
+        return info
+
+    def _deliver_events(self) -> int:
+        deliveries, dead_lettered = self.host.deliver_events()
+        if dead_lettered:
+            raise DemoError(f"a ModelRegistered event was dead-lettered: {dead_lettered[-1].get('errors')}")
+        return len([d for d in deliveries if d.outcome == "delivered"])
+
+    def _tick(self) -> None:
+        self.host.reconcile_tick()
+        endpoint = self.host.endpoints.get_endpoint(self.endpoint_name)
+        if endpoint is not None:
+            self.rec.sample_traffic(endpoint.traffic)
+
+    def _rollout_doc(self) -> dict[str, Any] | None:
+        from shared.services.rollout import rollout_key
+
+        return self.host.state(rollout_key(self.model_name))
+
+    def rollout(self, version: str) -> str:
+        """Deliver v``version``'s ModelRegistered event, then tick the reconciler until its rollout has finished;
+        DemoError unless it succeeded. Returns the traffic it ended with and the phases it went through."""
+        wait_until(f"ModelRegistered event of v{version} delivered", self._deliver_events, self.timeout, 0.3)
+
+        def finished() -> dict[str, Any] | None:
+            self._tick()
+            doc = self._rollout_doc()
+            if doc and doc.get("version") == version and doc.get("phase") in ("succeeded", "failed", "skipped"):
+                return doc
+            return None
+
+        doc = wait_until(f"rollout of v{version}", finished, self.timeout, 0.5)
+        self.rec.say(f"  ModelRegistered → deploy_registered_model → reconcile_rollouts: v{version} {doc['phase']}")
+        self.rec.facts.setdefault("rollouts", {})[version] = {
+            "phase": doc["phase"],
+            "deployment": doc.get("deployment"),
+            "history": [f"{h.get('to')}: {h.get('detail', '')}" for h in doc.get("history", [])],
+        }
+        if doc["phase"] != "succeeded":
+            raise DemoError(f"rollout of v{version} ended {doc['phase']}: {doc.get('history', [])[-1:]}")
+        endpoint = self.host.endpoints.get_endpoint(self.endpoint_name)
+        assert endpoint is not None
+        self.rec.sample_traffic(endpoint.traffic)
+        steps = " → ".join(h["to"] for h in doc.get("history", []) if h.get("from") != h.get("to"))
+        return f"{doc.get('deployment')} serves {dict(endpoint.traffic)} ({steps})"
+
+    def export(self) -> str:
+        from shared.services import state_keys
+
+        last_sent = datetime.now(UTC)
+        delay = self.host.settings.export_ingestion_delay
+        time.sleep(max(0.0, (delay + timedelta(seconds=6)).total_seconds()))  # past the delay and the 5 s margin
+        runs = 0
+        while True:
+            self.host.export_tick()
+            runs += 1
+            watermark = self.host.export_watermark()
+            if watermark is not None and watermark >= last_sent:
+                break
+            if runs >= 5:
+                raise DemoError(f"the export watermark {watermark} did not pass the last request ({last_sent})")
+            time.sleep(2.0)
+        data = self.host.state(state_keys.EXPORT_LAST_RUN) or {}
+        return (
+            f"{data.get('records', '?')} records in {data.get('files', '?')} files, "
+            f"{data.get('quarantined', 0)} quarantined; watermark {watermark:%H:%M:%S}"
+        )
+
+    def submit_drift(self, start: datetime, end: datetime | None, label: str) -> tuple[str, str, datetime]:
+        """POST /api/drift/jobs for ``[start, end)`` (whole seconds; ``end`` None: the export watermark)."""
+        if end is None:
+            end = self.host.export_watermark()
+            if end is None:
+                raise DemoError("no export watermark: nothing was exported")
+        body = {
+            "window_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        status, answer = self.host.post_drift_job(body)
+        if status != 202 or not answer.get("job_name"):
+            raise DemoError(f"drift job for the {label} window not submitted: {status} {answer}")
+        return (
+            str(answer["job_name"]),
+            f"job {answer['job_name']} for [{body['window_start']}, {body['window_end']})",
+            end,
+        )
+
+    def drift_result(self, job: str, label: str, window: tuple[datetime, datetime]) -> dict[str, Any]:
+        info = self.wait_job(job)
+        metrics_dir = next((Path(p) for k, p in info.outputs.items() if k.endswith(".metrics")), None)
+        if metrics_dir is None or not (metrics_dir / "metrics.json").is_file():
+            raise DemoError(f"drift job {job} has no metrics.json among its outputs {dict(info.outputs)}")
+        metrics = json.loads((metrics_dir / "metrics.json").read_text())
+        if metrics.get("status") == "skipped":
+            raise DemoError(f"drift job {job} skipped: {metrics.get('reason')}")
+        point = {
+            "t": self.rec.now(),
+            "window": [self.rec.since_start(window[0]), self.rec.since_start(window[1])],
+            "label": label,
+            "job": job,
+            "share_drifted_features": float(metrics["share_drifted_features"]),
+            "drifted_features": list(metrics.get("drifted_features", [])),
+            "dataset_drift": bool(metrics.get("dataset_drift")),
+        }
+        self.rec.drift.append(point)
+        return point
+
+    def copy_report(self, job: str, target: Path) -> None:
+        info = self.host.jobs.get_job(job)
+        report_dir = next((Path(p) for k, p in info.outputs.items() if k.endswith(".report")), None)
+        reports = sorted(report_dir.glob("*.html")) if report_dir else []
+        if not reports:
+            raise DemoError(f"drift job {job} wrote no HTML report")
+        shutil.copyfile(reports[0], target)
+
+    def evaluate_alerts(self, fact: str) -> list[Any]:
+        """One evaluation of the drift alert rule (local Azure Monitor); its notifications go to ``facts[fact]``."""
+        notifications = self.host.evaluate_alerts()
+        self.rec.facts[fact] = [
+            {
+                "alert_id": n.alert_id,
+                "condition": n.condition,
+                "model": f"{n.model_name}:{n.model_version}",
+                "share_drifted_features": n.share_drifted_features,
+                "statuses": list(n.statuses),
+                "response": dict(n.response),
+            }
+            for n in notifications
+        ]
+        return notifications
+
+    def alert_and_retrain(self) -> str:
+        notifications = self.evaluate_alerts("alerts")
+        fired = [n for n in notifications if n.condition == "Fired"]
+        if len(fired) != 1 or not fired[0].accepted:
+            raise DemoError(f"expected one accepted Fired alert, got {self.rec.facts['alerts']}")
+        job = fired[0].response.get("job_name")
+        if not job:
+            raise DemoError(f"retrain_on_alert submitted no job: {fired[0].response}")
+        # The action group delivers at least once: a redelivery must not start a second training job.
+        status, redelivered = self.host.post_alert(fired[0].payload)
+        if redelivered.get("job_name") != job:
+            raise DemoError(f"a redelivered alert got {status} {redelivered}, expected the first job {job}")
+        self.rec.facts["alert_redelivery"] = {"status": status, "job_name": redelivered.get("job_name")}
+        return str(job)

@@ -1,0 +1,115 @@
+"""The job process of the local job platform: ``python -m shared.local.job_worker run <state_dir> <name>``.
+
+Started detached by ``LocalJobPlatform.submit_pipeline``, it marks the job Running, materialises the inputs (blob
+inputs downloaded first), runs the plan made at submission (``plan.json``) with the runner, per-step status going
+into the record as steps start and end, and marks the job Completed or Failed (also when it raises). It runs the plan
+without importing azure-ai-ml again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ml_assets.src.stores.atomic_files import utc_stamp
+from shared.local.job_inputs import materialise
+from shared.local.job_processes import process_started
+from shared.local.job_records import PLAN_FILE, JobRecords, finish
+from shared.local.pipeline_plan import PipelinePlan
+from shared.local.pipeline_run import StepResult, run_pipeline
+from shared.ports import PlatformError
+from shared.settings import Settings
+
+
+def _failure_detail(job_dir: Path, step: str | None, lines: int = 3) -> str:
+    if not step:
+        return ""
+    try:
+        tail = [line.strip() for line in (job_dir / step / "output.log").read_text().splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " | ".join(tail[-lines:])[-500:]
+
+
+def run_job(state_dir: str | Path, name: str) -> int:
+    """The body of the job process: mark Running, materialise the inputs, run the steps, record the outcome."""
+    records = JobRecords(state_dir)
+    me, me_started = os.getpid(), process_started(os.getpid())
+
+    def running(doc: dict[str, Any]) -> bool:
+        if doc.get("status") != "NotStarted":
+            return False
+        doc.update(status="Running", started_at=utc_stamp(), pid=me, pid_started=me_started)
+        return True
+
+    record = records.update(name, running)
+    if record.get("status") != "Running" or record.get("pid") != me:
+        print(f"[job] {name} is {record.get('status')}: not running it", flush=True)
+        return 0
+    print(f"[job] {name} running (pid {me}): {record['pipeline_yaml']}", flush=True)
+
+    def on_step(step: StepResult) -> None:
+        def change(doc: dict[str, Any]) -> bool:
+            doc.setdefault("steps", {})[step.name] = {
+                "status": step.status,
+                "exit_code": step.exit_code,
+                "duration_s": step.duration_s,
+            }
+            doc["outputs"] = {**doc.get("outputs", {}), **{f"{step.name}.{o}": p for o, p in step.outputs.items()}}
+            return True
+
+        records.update(name, change)
+
+    try:
+        values = materialise(record, Settings())
+        plan = PipelinePlan.from_json(json.loads((records.job_dir(name) / PLAN_FILE).read_text()))
+        result = run_pipeline(
+            plan,
+            values,
+            records.root,
+            state_dir=records.state_dir,
+            job_name=name,
+            stream=sys.stdout,
+            on_step=on_step,
+        )
+        summary = result.summary()
+        failed = next((s for s, r in result.steps.items() if r.status == "Failed"), None)
+        error = result.error
+        if error and (detail := _failure_detail(result.workdir, failed)):
+            error = f"{error}: {detail}"
+
+        def done(doc: dict[str, Any]) -> bool:
+            doc["steps"] = {
+                s: {"status": r["status"], "exit_code": r["exit_code"], "duration_s": r["duration_s"]}
+                for s, r in summary["steps"].items()
+            }
+            doc["outputs"] = summary["outputs"]
+            finish(doc, result.status, error)
+            return True
+
+        record = records.update(name, done)
+    except BaseException as exc:  # noqa: BLE001 - whatever happened, the record must say Failed
+        if not isinstance(exc, PlatformError):  # a PlatformError says all there is to say
+            traceback.print_exc()
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, PlatformError) else str(exc)
+        records.update(name, lambda doc: finish(doc, "Failed", message) or True)
+        print(f"[job] {name} Failed: {message}", flush=True)
+        return 1
+    print(f"[job] {name} {record['status']}" + (f": {record['error']}" if record.get("error") else ""), flush=True)
+    return 0 if record["status"] == "Completed" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3 or args[0] != "run":
+        print("usage: python -m shared.local.job_worker run STATE_DIR JOB_NAME", file=sys.stderr)
+        return 2
+    return run_job(args[1], args[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
