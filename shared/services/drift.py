@@ -54,6 +54,7 @@ from shared.ports import (
 )
 from shared.services import state_keys
 from shared.services.export_layout import parse_blob_path
+from shared.services.timestamps import iso_z, parse_iso, stamp
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,6 @@ TAG_DATA: Final = "training_data"
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -142,8 +135,8 @@ class DriftOutcome:
             "job_name": self.job_name,
             "model_name": self.model_name,
             "model_version": self.model_version,
-            "window_start": _iso(self.window_start),
-            "window_end": _iso(self.window_end),
+            "window_start": iso_z(self.window_start),
+            "window_end": iso_z(self.window_end),
             "trigger": self.trigger,
             "message": self.message,
             "blobs": self.blobs,
@@ -158,12 +151,12 @@ def resolve_window(request: DriftJobRequest, now: datetime, length: timedelta) -
     start = request.window_start or (end - length if request.window_end else current_hour - length)
     if request.window_start is not None and request.window_end is None and start >= end:
         raise PayloadError(
-            "window_start", f"must be before the current whole hour {_iso(current_hour)} when window_end is not given"
+            "window_start", f"must be before the current whole hour {iso_z(current_hour)} when window_end is not given"
         )
     if end > now:
-        raise PayloadError("window_end", f"{_iso(end)} is in the future (now {_iso(now)})")
+        raise PayloadError("window_end", f"{iso_z(end)} is in the future (now {iso_z(now)})")
     if end <= start:
-        raise PayloadError("window_end", f"must be after window_start ({_iso(end)} <= {_iso(start)})")
+        raise PayloadError("window_end", f"must be after window_start ({iso_z(end)} <= {iso_z(start)})")
     return start, end
 
 
@@ -185,7 +178,7 @@ def reference_path(model: ModelInfo) -> str | None:
 
 
 def job_key(model: str, version: str, start: datetime, end: datetime) -> str:
-    return f"{state_keys.DRIFT_JOBS_PREFIX}{model}/{version}/{_stamp(start)}-{_stamp(end)}.json"
+    return f"{state_keys.DRIFT_JOBS_PREFIX}{model}/{version}/{stamp(start)}-{stamp(end)}.json"
 
 
 def last_key(model: str, version: str) -> str:
@@ -259,7 +252,7 @@ class DriftService:
             return outcome(
                 NO_DATA,
                 version,
-                message=f"no exported inference data for {model_name}:{version} in [{_iso(start)}, {_iso(end)})",
+                message=f"no exported inference data for {model_name}:{version} in [{iso_z(start)}, {iso_z(end)})",
             )
 
         covered_by = self._covered_by_last_job(model_name, version, blobs, start, end)
@@ -277,11 +270,11 @@ class DriftService:
 
         claim = {
             "status": _SUBMITTING,
-            "claimed_at": _iso(now),
+            "claimed_at": iso_z(now),
             "model_name": model_name,
             "model_version": version,
-            "window_start": _iso(start),
-            "window_end": _iso(end),
+            "window_start": iso_z(start),
+            "window_end": iso_z(end),
             "trigger": trigger,
         }
         try:
@@ -306,7 +299,7 @@ class DriftService:
             **claim,
             "status": SUBMITTED,
             "job_name": job_name,
-            "submitted_at": _iso(self._clock()),
+            "submitted_at": iso_z(self._clock()),
             "reference_data": reference,
             "target_data": job_request.inputs["target_data"].path,
             "blobs": blobs,
@@ -398,8 +391,8 @@ class DriftService:
         if last is None or not set(blobs) <= set(last.data.get("blobs", [])):
             return None
         try:
-            last_start = datetime.fromisoformat(str(last.data["window_start"]).replace("Z", "+00:00"))
-            last_end = datetime.fromisoformat(str(last.data["window_end"]).replace("Z", "+00:00"))
+            last_start = parse_iso(str(last.data["window_start"]))
+            last_end = parse_iso(str(last.data["window_end"]))
         except (KeyError, ValueError):
             return None
         if not (last_start <= start and end <= last_end):
@@ -429,8 +422,8 @@ class DriftService:
                 "target_data": AssetInput(type="uri_folder", path=target, mode="ro_mount"),
                 "model_name": model,
                 "model_version": version,
-                "window_start": _iso(start),
-                "window_end": _iso(end),
+                "window_start": iso_z(start),
+                "window_end": iso_z(end),
                 "stattest": config.stattest or UNSET,
                 "threshold": config.threshold if config.threshold is not None else 0.0,
                 "drift_share": config.drift_share,
@@ -443,8 +436,8 @@ class DriftService:
                 "mlops.purpose": "drift",
                 "model_name": model,
                 "model_version": version,
-                "window_start": _iso(start),
-                "window_end": _iso(end),
+                "window_start": iso_z(start),
+                "window_end": iso_z(end),
                 "trigger": trigger,
             },
             compute=config.compute,

@@ -89,7 +89,8 @@ from shared.ports import (
 from shared.services import state_keys
 from shared.services.export_batch import WindowBatch, assemble_window
 from shared.services.export_layout import Partition, partition_of
-from shared.services.export_windows import Window, floor_second, iso, next_window, parse_iso
+from shared.services.export_windows import Window, floor_second, next_window
+from shared.services.timestamps import iso_z, parse_iso
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def run_export(
 ) -> ExportRun:
     """One export run (see the module docstring). Raises PlatformError/TransientError on failures that a
     later run may get past (the watermark only ever covers completely written windows)."""
-    run = ExportRun(started_at=iso(floor_second(clock())), past_due=past_due)
+    run = ExportRun(started_at=iso_z(floor_second(clock())), past_due=past_due)
     if past_due:
         log.warning("export: the timer is past due; catching up for at most %s", config.time_budget)
     try:
@@ -243,8 +244,8 @@ class _State:
 
     def document(self, config: ExportConfig) -> dict[str, Any]:
         return {
-            "watermark": iso(self.watermark),
-            "updated_at": iso(floor_second(utcnow())),
+            "watermark": iso_z(self.watermark),
+            "updated_at": iso_z(floor_second(utcnow())),
             "model": config.model,
             "endpoint": config.endpoint,
             "last_window": self.last_window,
@@ -296,7 +297,7 @@ class _Exporter:
                         log.info(
                             "export: time budget %s spent; the next run resumes at %s",
                             config.time_budget,
-                            iso(cursor),
+                            iso_z(cursor),
                         )
                         break
                     window = stack.pop()
@@ -314,7 +315,7 @@ class _Exporter:
                 self._drain()
             finally:
                 run.seconds = round(self.monotonic() - began, 3)
-                run.watermark = iso(state.watermark)
+                run.watermark = iso_z(state.watermark)
                 run.lag_seconds = round((now - state.watermark).total_seconds(), 1)
         if run.windows:
             run.status = "exported"
@@ -386,7 +387,7 @@ class _Exporter:
                 return halves
             message = (
                 f"window {window.label} came back partial ({result.detail}) and cannot be split below "
-                f"{2 * config.min_window.total_seconds():g} s; the watermark stays at {iso(state.watermark)}"
+                f"{2 * config.min_window.total_seconds():g} s; the watermark stays at {iso_z(state.watermark)}"
             )
             log.error("export: %s", message)
             raise ExportWindowError(message)
@@ -496,7 +497,7 @@ class _Exporter:
         doc = self.ports.store.get(state_keys.EXPORT_WATERMARK)
         if doc is None:
             start = floor_second(now - self.config.initial_lookback)
-            log.info("export: no watermark yet; starting at %s (now − %s)", iso(start), self.config.initial_lookback)
+            log.info("export: no watermark yet; starting at %s (now − %s)", iso_z(start), self.config.initial_lookback)
             return _State(watermark=start, etag=None)
         data = doc.data
         try:
@@ -538,8 +539,12 @@ class _Exporter:
         try:
             reference = assets.publish(
                 version,
-                description=f"Inference data of {self.config.model} exported up to {iso(state.watermark)}",
-                tags={"model": self.config.model, "endpoint": self.config.endpoint, "watermark": iso(state.watermark)},
+                description=f"Inference data of {self.config.model} exported up to {iso_z(state.watermark)}",
+                tags={
+                    "model": self.config.model,
+                    "endpoint": self.config.endpoint,
+                    "watermark": iso_z(state.watermark),
+                },
             )
         except PlatformError as exc:
             self.run_info.data_asset_error = str(exc)

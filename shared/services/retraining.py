@@ -53,6 +53,7 @@ from shared.ports import (
     TransientError,
 )
 from shared.services import state_keys
+from shared.services.timestamps import iso, parse_time
 from shared.settings import Settings
 from shared.settings_parsing import SettingsError, format_duration
 
@@ -145,7 +146,7 @@ class Outcome:
             fields.update(monitor_condition=self.alert.monitor_condition, severity=self.alert.severity)
         optional = {
             "model": self.model,
-            "cooldown_until": _iso(self.cooldown_until),
+            "cooldown_until": iso(self.cooldown_until),
             "in_progress": self.in_progress or None,
             "first_decision": self.first_decision,
             "http_status": self.http_status,
@@ -156,7 +157,7 @@ class Outcome:
 
     def record(self) -> dict[str, Any]:
         """The state-store record of the decision."""
-        record = {**self.log_fields(), "at": _iso(self.at)}
+        record = {**self.log_fields(), "at": iso(self.at)}
         record.pop("event")
         if self.alert:
             record["alert"] = self.alert.summary()
@@ -367,7 +368,7 @@ class RetrainingService:
                     etag,
                     alert,
                     state=SUPPRESSED,
-                    cooldown_until=_iso(reservation.until),
+                    cooldown_until=iso(reservation.until),
                     reason=reservation.reason,
                 )
                 suppressed = Outcome(
@@ -399,7 +400,7 @@ class RetrainingService:
         self._after_submission(
             key=key, etag=etag, alert=alert, reservation=reservation, job_name=job_name, submitted_at=submitted_at
         )
-        reason = f"training pipeline submitted; the cool-down of model {model} runs until {_iso(until)}"
+        reason = f"training pipeline submitted; the cool-down of model {model} runs until {iso(until)}"
         submitted = Outcome(SUBMITTED, reason, submitted_at, alert, model, job_name=job_name, cooldown_until=until)
         return self._decisions.decided(submitted, required=False)
 
@@ -423,7 +424,7 @@ class RetrainingService:
                 "alert_rule": alert.alert_rule,
                 "monitor_condition": alert.monitor_condition,
                 "state": _SUBMITTING,
-                "claimed_at": _iso(self._clock()),
+                "claimed_at": iso(self._clock()),
             }
             try:
                 return self._store.create(key, data)
@@ -432,7 +433,7 @@ class RetrainingService:
             doc = self._store.get(key)
             if doc is None:  # released by a failed attempt in the meantime: claim again
                 continue
-            claimed_at = _parse_time(doc.data.get("claimed_at"))
+            claimed_at = parse_time(doc.data.get("claimed_at"))
             stale = claimed_at is None or self._clock() - claimed_at > STALE_AFTER
             if doc.data.get("state") == _SUBMITTING and stale:
                 log.warning(
@@ -457,7 +458,7 @@ class RetrainingService:
             return Outcome(DUPLICATE, reason, now, alert, model, job_name=job, first_decision=SUBMITTED)
         if state == SUPPRESSED:
             reason = f"already handled: suppressed at {data.get('settled_at')} ({data.get('reason')})"
-            until = _parse_time(data.get("cooldown_until"))
+            until = parse_time(data.get("cooldown_until"))
             return Outcome(DUPLICATE, reason, now, alert, model, cooldown_until=until, first_decision=SUPPRESSED)
         reason = f"another delivery of this alert has been submitting the training job since {data.get('claimed_at')}"
         return Outcome(DUPLICATE, reason, now, alert, model, in_progress=True)
@@ -481,7 +482,7 @@ class RetrainingService:
             "alert_rule": alert.alert_rule,
             "monitor_condition": alert.monitor_condition,
             "state": state,
-            "settled_at": _iso(self._clock()),
+            "settled_at": iso(self._clock()),
             **fields,
         }
         for attempt in range(2):
@@ -503,27 +504,27 @@ class RetrainingService:
             now = self._clock()
             doc = self._store.get(key)
             data = dict(doc.data) if doc else {"model": model}
-            last = _parse_time(data.get("last_submitted_at"))
+            last = parse_time(data.get("last_submitted_at"))
             if last is not None and last + cooldown > now:
                 reason = (
                     f"inside the cool-down of model {model} ({_duration(cooldown)}): job {data.get('last_job')} "
-                    f"was submitted at {_iso(last)} for alert {data.get('last_alert_id')}"
+                    f"was submitted at {iso(last)} for alert {data.get('last_alert_id')}"
                 )
                 return _Suppression(last + cooldown, reason)
             pending = data.get("pending")
             if isinstance(pending, dict) and pending.get("alert_id") != alert.alert_id:
-                reserved_at = _parse_time(pending.get("reserved_at"))
+                reserved_at = parse_time(pending.get("reserved_at"))
                 if reserved_at is not None and now - reserved_at < STALE_AFTER and reserved_at + cooldown > now:
                     reason = (
                         f"inside the cool-down of model {model} ({_duration(cooldown)}): a retraining for alert "
-                        f"{pending.get('alert_id')} is being submitted since {_iso(reserved_at)}"
+                        f"{pending.get('alert_id')} is being submitted since {iso(reserved_at)}"
                     )
                     return _Suppression(reserved_at + cooldown, reason)
             token = uuid.uuid4().hex
             data["pending"] = {
                 "alert_id": alert.alert_id,
                 "alert_rule": alert.alert_rule,
-                "reserved_at": _iso(now),
+                "reserved_at": iso(now),
                 "token": token,
             }
             try:
@@ -585,14 +586,14 @@ class RetrainingService:
         for _ in range(_CAS_ATTEMPTS):
             doc = self._store.get(reservation.key)
             data = dict(doc.data) if doc else {"model": self._config.model_name}
-            previous = _parse_time(data.get("last_submitted_at"))
+            previous = parse_time(data.get("last_submitted_at"))
             if previous is None or submitted_at >= previous:
                 data.update(
                     last_job=job_name,
                     last_alert_id=alert.alert_id,
                     last_alert_rule=alert.alert_rule,
-                    last_submitted_at=_iso(submitted_at),
-                    cooldown_until=_iso(submitted_at + self._config.cooldown),
+                    last_submitted_at=iso(submitted_at),
+                    cooldown_until=iso(submitted_at + self._config.cooldown),
                 )
             pending = data.get("pending")
             if isinstance(pending, dict) and pending.get("token") == reservation.token:
@@ -611,20 +612,6 @@ class RetrainingService:
 def _write_doc(store: StateStore, key: str, data: Mapping[str, Any], doc: Document | None) -> str:
     """Create if it was absent when read, else replace if unchanged since. ConflictError otherwise."""
     return store.create(key, data) if doc is None else store.replace(key, data, doc.etag)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _duration(value: timedelta) -> str:

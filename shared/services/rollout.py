@@ -66,12 +66,11 @@ from shared.services.rollout_state import (
     Rollout,
     check_scoring_response,
     deployment_name,
-    iso,
-    parse_iso,
     restore_mirror,
     restore_target,
     split_traffic,
 )
+from shared.services.timestamps import iso, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +360,7 @@ class RolloutReconciler:
         try:
             again = getattr(self, f"_step_{r.phase}")(r, now, logs)
         except TransientError as exc:
-            since = parse_iso(r.transient_since) or now
+            since = parse_iso(r.transient_since) if r.transient_since else now
             r.transient_since = iso(since)
             r.last_error = f"{iso(now)} {exc}"
             if now - since >= self.policy.provisioning_timeout:
@@ -610,15 +609,14 @@ class RolloutReconciler:
         )
 
     def _deadline(self, r: Rollout, now: datetime) -> datetime:
-        deadline = parse_iso(r.deadline)
-        if deadline is None:
-            deadline = now + self.policy.provisioning_timeout
-            r.deadline = iso(deadline)
+        if r.deadline:
+            return parse_iso(r.deadline)
+        deadline = now + self.policy.provisioning_timeout
+        r.deadline = iso(deadline)
         return deadline
 
     def _dwelled(self, r: Rollout, now: datetime) -> bool:
-        until = parse_iso(r.wait_until)
-        return until is None or now >= until
+        return not r.wait_until or now >= parse_iso(r.wait_until)
 
     def _traffic_applied(self, r: Rollout, now: datetime, logs: _Logs) -> bool:
         """The endpoint shows the traffic this rollout set (re-applied a few times if not)."""

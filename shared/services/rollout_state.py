@@ -17,10 +17,11 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.platform_rules import is_valid_deployment_name, live
+from shared.services.timestamps import iso
 
 # --- phases --------------------------------------------------------------------------------------
 
@@ -49,14 +50,6 @@ DEPLOYMENT_MAY_EXIST = frozenset({CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TR
 HISTORY_LIMIT = 100
 PAST_LIMIT = 20
 EVENT_ID_LIMIT = 20
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 # --- names ---------------------------------------------------------------------------------------
