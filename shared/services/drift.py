@@ -12,10 +12,11 @@ Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/
 3. **partitions**: the exported blobs under ``<EXPORT_PREFIX>/model=<m>/version=<v>/`` whose ``hour=``
    partition overlaps the window (``shared/services/export_layout.py``). None → no job (``no_data``);
 4. **at most one job per (model, version, window)**: the job document
-   ``drift/jobs/<model>/<version>/<start>-<end>.json`` is created only if absent (the claim). A second
-   request finds it and answers with the first job's name (``duplicate``; "in progress" while the first is
-   still submitting). Taken over instead: a claim left ``submitting`` for :data:`STALE_AFTER` (its process
-   died), and the claim of a job that ended ``Failed``/``Canceled`` (re-running a failed window);
+   ``drift/jobs/<model>/<version>/<start>-<end>.json`` is a submission claim
+   (:mod:`shared.services.submission_claim`), created only if absent. A second request finds it and answers
+   with the first job's name (``duplicate``; "in progress" while the first is still submitting). Taken over
+   instead: a claim left ``submitting`` for :data:`~shared.services.submission_claim.STALE_AFTER` (its process
+   died), and the claim of a job that ended ``Failed``/``Canceled`` or is gone (re-running a failed window);
 5. **no new data**: when every selected blob was already in the last job's input for this model version
    (``drift/jobs/<model>/<version>/last.json``) and that job did not fail, nothing is submitted
    (``no_new_data``, with that job's name);
@@ -42,7 +43,6 @@ from shared.payloads.drift import DriftJobRequest
 from shared.ports import (
     AssetInput,
     BlobWriter,
-    ConflictError,
     Document,
     JobPlatform,
     ModelInfo,
@@ -54,13 +54,13 @@ from shared.ports import (
 )
 from shared.services import state_keys
 from shared.services.export_layout import parse_blob_path
+from shared.services.submission_claim import Claim, SubmissionClaims
 from shared.services.timestamps import iso_z, parse_iso, stamp
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PIPELINE_YAML: Final = "ml_assets/pipelines/data_drift.yml"
-STALE_AFTER: Final = timedelta(minutes=15)
 UNSET: Final = "none"  # the pipeline's "not set" value for string inputs (see data_drift.yml)
 
 SUBMITTED: Final = "submitted"
@@ -69,8 +69,6 @@ NO_DATA: Final = "no_data"
 NO_NEW_DATA: Final = "no_new_data"
 NO_MODEL: Final = "no_model"
 NO_REFERENCE: Final = "no_reference"
-
-_SUBMITTING: Final = "submitting"
 _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
 # Model tags written by the register step (ml_assets/src/training/register.py: build_tags).
@@ -207,6 +205,7 @@ class DriftService:
         self._export_url = export_url.rstrip("/")
         self._config = config
         self._clock = clock
+        self._claims = SubmissionClaims(store, label="drift", clock=clock, may_take_over=self._job_ended_badly)
 
     # --- the decision ---------------------------------------------------------------------------
 
@@ -227,14 +226,9 @@ class DriftService:
         version = model.version
 
         key = job_key(model_name, version, start, end)
-        existing = self._store.get(key)
-        if existing is not None:
-            takeover = self._stale_takeover(existing, now)
-            if takeover is None:
-                return self._duplicate(existing, outcome, version)
-            claim_etag = takeover
-        else:
-            claim_etag = None
+        vacancy = self._claims.inspect(key)
+        if isinstance(vacancy, Document):
+            return self._duplicate(vacancy, outcome, version)
 
         reference = reference_path(model)
         if reference is None:
@@ -268,22 +262,16 @@ class DriftService:
                 ),
             )
 
-        claim = {
-            "status": _SUBMITTING,
-            "claimed_at": iso_z(now),
+        fields = {
             "model_name": model_name,
             "model_version": version,
             "window_start": iso_z(start),
             "window_end": iso_z(end),
             "trigger": trigger,
         }
-        try:
-            if claim_etag is None:
-                claim_etag = self._store.create(key, claim)
-            else:
-                claim_etag = self._store.replace(key, claim, claim_etag)
-        except ConflictError:
-            found = self._store.get(key)
+        claim = self._claims.acquire(key, fields, vacancy)
+        if claim is None:
+            found = self._claims.current(key)
             if found is None:  # released by a failed first submission in between: let the caller retry
                 return outcome(DUPLICATE, version, in_progress=True, message="another submission is in progress")
             return self._duplicate(found, outcome, version)
@@ -292,19 +280,16 @@ class DriftService:
         try:
             job_name = self._platform().submit_pipeline(job_request)
         except BaseException:
-            self._release(key, claim_etag)
+            self._claims.release(claim)
             raise
 
-        record = {
-            **claim,
-            "status": SUBMITTED,
+        settled = {
             "job_name": job_name,
-            "submitted_at": iso_z(self._clock()),
             "reference_data": reference,
             "target_data": job_request.inputs["target_data"].path,
             "blobs": blobs,
         }
-        self._record(key, claim_etag, record)
+        self._record(self._claims.settle(claim, SUBMITTED, settled, overwrite=True))
         return outcome(SUBMITTED, version, job_name=job_name, blobs=len(blobs), message="drift pipeline submitted")
 
     # --- steps ----------------------------------------------------------------------------------
@@ -320,33 +305,24 @@ class DriftService:
                 "model_version", f"unknown version {version!r} of model {self._config.model_name!r}"
             ) from None
 
-    def _stale_takeover(self, existing: Document, now: datetime) -> str | None:
-        """The claim's ETag when it may be taken over, else None (then it is a duplicate):
-
-        - a submission that died: ``submitting`` for :data:`STALE_AFTER`;
-        - a job that ended ``Failed``/``Canceled`` (or is gone): running the window again is what the caller
-          wants. A platform that cannot answer right now leaves the first job in place (duplicate).
-        """
-        job_name = existing.data.get("job_name")
-        if job_name:
-            try:
-                job_status = self._platform().get_job(str(job_name)).status
-            except NotFoundError:
-                job_status = "NotFound"
-            except TransientError as exc:
-                log.warning("drift: cannot read the state of job %s (%s); answering with it", job_name, exc)
-                return None
-            if job_status in _FAILED_STATES or job_status == "NotFound":
-                log.info("drift: job %s for this window ended %s; submitting again", job_name, job_status)
-                return existing.etag
-            return None
-        if existing.data.get("status") != _SUBMITTING:
-            return None
+    def _job_ended_badly(self, claim: Document) -> bool:
+        """Whether a settled claim may be taken over: its job ended ``Failed``/``Canceled`` (or is gone), and
+        running the window again is what the caller wants. A platform that cannot answer right now leaves the
+        first job in place (duplicate)."""
+        job_name = claim.data.get("job_name")
+        if not job_name:
+            return False
         try:
-            claimed = datetime.fromisoformat(str(existing.data.get("claimed_at", "")).replace("Z", "+00:00"))
-        except ValueError:
-            return existing.etag
-        return existing.etag if now - claimed >= STALE_AFTER else None
+            job_status = self._platform().get_job(str(job_name)).status
+        except NotFoundError:
+            job_status = "NotFound"
+        except TransientError as exc:
+            log.warning("drift: cannot read the state of job %s (%s); answering with it", job_name, exc)
+            return False
+        if job_status in _FAILED_STATES or job_status == "NotFound":
+            log.info("drift: job %s for this window ended %s; submitting again", job_name, job_status)
+            return True
+        return False
 
     def _duplicate(self, existing: Document, outcome: Callable[..., DriftOutcome], version: str) -> DriftOutcome:
         job_name = existing.data.get("job_name")
@@ -443,19 +419,9 @@ class DriftService:
             compute=config.compute,
         )
 
-    def _release(self, key: str, etag: str) -> None:
-        try:
-            self._store.delete(key, etag)
-        except Exception:  # the claim goes stale and is taken over after STALE_AFTER
-            log.exception("drift: could not release the claim %s after a failed submission", key)
-
-    def _record(self, key: str, etag: str, record: dict[str, Any]) -> None:
-        """The job document, the model version's last job, and drift/last.json (status)."""
-        try:
-            self._store.replace(key, record, etag)
-        except ConflictError:
-            log.error("drift: claim %s changed while submitting; recording job %s anyway", key, record["job_name"])
-            self._store.put(key, record)
+    def _record(self, claim: Claim) -> None:
+        """The model version's last job, and drift/last.json (status); the job document is the settled claim."""
+        record = claim.data
         self._store.put(last_key(record["model_name"], record["model_version"]), record)
         summary = {k: v for k, v in record.items() if k != "blobs"}
         self._store.put(state_keys.DRIFT_LAST, {**summary, "blobs": len(record["blobs"])})

@@ -4,13 +4,13 @@ Action groups deliver at least once, concurrently or hours apart, and retry 408/
 decision for one alert notification goes:
 
 1. rule not in ``RETRAIN_ALERT_RULES`` (when set) → **ignored**; ``Resolved`` → **resolved**;
-2. **claim** the alert (its id + ``Fired``): a state document created only if absent
-   (``retraining/alerts/<sha256>.json``). Whoever creates it decides; every other delivery is a
-   **duplicate** and answers with what the claim holds: the first job's name, the suppression, or
-   "in progress" while the first delivery is still submitting. A claim left ``submitting`` for
-   :data:`STALE_AFTER` (its process died) may be taken over. (It is a document written with
-   ``create``/``replace`` rather than ``StateStore.claim``: the same create-if-absent guarantee, but the
-   port lets a claimer update it with the job name.)
+2. **claim** the alert (its id + ``Fired``): a submission claim (:mod:`shared.services.submission_claim`),
+   the state document ``retraining/alerts/<sha256>.json`` created only if absent. Whoever creates it
+   decides; every other delivery is a **duplicate** and answers with what the claim holds: the first job's
+   name, the suppression, or "in progress" while the first delivery is still submitting. A claim left
+   ``submitting`` for :data:`~shared.services.submission_claim.STALE_AFTER` (its process died) may be taken
+   over. (It is a document written with ``create``/``replace`` rather than ``StateStore.claim``: the same
+   create-if-absent guarantee, but the port lets a claimer update it with the job name.)
 3. **cool-down** per model (``retraining/cooldown/<model>.json``): the claimer reads it and, when no
    retraining is inside the cool-down, writes a *pending reservation* with an ETag condition before
    submitting. Two different alerts racing both read "free", but only one conditional write wins;
@@ -28,11 +28,9 @@ Plain Python: the ports, no Azure SDK.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +51,8 @@ from shared.ports import (
     TransientError,
 )
 from shared.services import state_keys
+from shared.services.state_documents import CAS_ATTEMPTS, write_back
+from shared.services.submission_claim import STALE_AFTER, Claim, SubmissionClaims
 from shared.services.timestamps import iso, parse_time
 from shared.settings import Settings
 from shared.settings_parsing import SettingsError, format_duration
@@ -61,10 +61,6 @@ log = logging.getLogger(__name__)
 
 TRAINING_PIPELINE_YAML = "ml_assets/pipelines/train_model.yml"
 
-# An HTTP-triggered function answers within 230 s (the front end's limit), so a claim or a reservation
-# still "submitting" after this long belongs to an attempt that died before it could record its result.
-STALE_AFTER = timedelta(minutes=15)
-_CAS_ATTEMPTS = 10  # read-modify-write rounds on a document other deliveries also write
 
 SUBMITTED = "submitted"
 DUPLICATE = "duplicate"
@@ -73,8 +69,6 @@ RESOLVED = "resolved"
 IGNORED = "ignored"
 REJECTED = "rejected"
 FAILED = "failed"
-
-_SUBMITTING = "submitting"  # claim state while the first delivery submits
 
 
 # --- configuration and outcome -------------------------------------------------------------------
@@ -201,14 +195,14 @@ class DecisionLog:
         store.put(
             f"{state_keys.RETRAINING_DECISIONS_PREFIX}{stamp}-{outcome.decision}-{uuid.uuid4().hex[:8]}.json", record
         )
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in range(CAS_ATTEMPTS):
             doc = store.get(state_keys.RETRAINING_LAST)
             data = dict(doc.data) if doc else {}
             data["last_decision"] = record
             if outcome.decision == SUBMITTED:
                 data["last_submission"] = record
             try:
-                _write_doc(store, state_keys.RETRAINING_LAST, data, doc)
+                write_back(store, state_keys.RETRAINING_LAST, data, doc.etag if doc else None)
                 return
             except ConflictError:
                 continue
@@ -272,6 +266,10 @@ def cooldown_key(model_name: str) -> str:
     return f"{state_keys.RETRAINING_COOLDOWN_PREFIX}{model_name}.json"
 
 
+def _claim_fields(alert: CommonAlert) -> dict[str, str]:
+    return {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "monitor_condition": alert.monitor_condition}
+
+
 def alert_job_tags(alert: CommonAlert, model_name: str) -> dict[str, str]:
     """Tags that trace a job back to the alert that triggered it."""
     tags = {
@@ -317,6 +315,10 @@ class RetrainingService:
     def _decisions(self) -> DecisionLog:
         return DecisionLog(self._store, self._clock)
 
+    @property
+    def _claims(self) -> SubmissionClaims:
+        return SubmissionClaims(self._store, label="retrain_on_alert", clock=self._clock)
+
     def training_request(self, alert: CommonAlert) -> PipelineJobRequest:
         c = self._config
         return PipelineJobRequest(
@@ -353,24 +355,17 @@ class RetrainingService:
     # fired
     def _on_fired(self, alert: CommonAlert, platform: JobPlatform) -> Outcome:
         model = self._config.model_name
-        key = alert_claim_key(alert)
-        etag: str | None = None
+        claim: Claim | None = None
         submitting = False
         try:
-            claim = self._claim(key, alert)
-            if isinstance(claim, Document):
-                return self._decisions.decided(self._duplicate(alert, claim), required=False)
-            etag = claim
+            taken = self._claims.take(alert_claim_key(alert), _claim_fields(alert))
+            if isinstance(taken, Document):
+                return self._decisions.decided(self._duplicate(alert, taken), required=False)
+            claim = taken
             reservation = self._reserve(alert)
             if isinstance(reservation, _Suppression):
-                self._settle_claim(
-                    key,
-                    etag,
-                    alert,
-                    state=SUPPRESSED,
-                    cooldown_until=iso(reservation.until),
-                    reason=reservation.reason,
-                )
+                fields = {"cooldown_until": iso(reservation.until), "reason": reservation.reason}
+                self._settle(claim, alert, SUPPRESSED, fields)
                 suppressed = Outcome(
                     SUPPRESSED,
                     reason=reservation.reason,
@@ -387,8 +382,8 @@ class RetrainingService:
                 self._cancel_reservation(reservation)
                 raise
         except Exception as exc:
-            if etag is not None:
-                self._release_claim(key, etag)
+            if claim is not None:
+                self._claims.release(claim)
             if isinstance(exc, PlatformError):
                 failed = self._failure(alert, exc, stage="submit" if submitting else "state store")
                 # Log it always; record it only when the state store worked (else the write just times out too).
@@ -398,7 +393,7 @@ class RetrainingService:
         submitted_at = self._clock()
         until = submitted_at + self._config.cooldown
         self._after_submission(
-            key=key, etag=etag, alert=alert, reservation=reservation, job_name=job_name, submitted_at=submitted_at
+            claim=claim, alert=alert, reservation=reservation, job_name=job_name, submitted_at=submitted_at
         )
         reason = f"training pipeline submitted; the cool-down of model {model} runs until {iso(until)}"
         submitted = Outcome(SUBMITTED, reason, submitted_at, alert, model, job_name=job_name, cooldown_until=until)
@@ -416,91 +411,31 @@ class RetrainingService:
             extra={"transient": transient, "stage": stage},
         )
 
-    def _claim(self, key: str, alert: CommonAlert) -> str | Document:
-        """The claim's ETag if this delivery now owns the alert, else the claim document of the first one."""
-        for _ in range(_CAS_ATTEMPTS):
-            data = {
-                "alert_id": alert.alert_id,
-                "alert_rule": alert.alert_rule,
-                "monitor_condition": alert.monitor_condition,
-                "state": _SUBMITTING,
-                "claimed_at": iso(self._clock()),
-            }
-            try:
-                return self._store.create(key, data)
-            except ConflictError:
-                pass
-            doc = self._store.get(key)
-            if doc is None:  # released by a failed attempt in the meantime: claim again
-                continue
-            claimed_at = parse_time(doc.data.get("claimed_at"))
-            stale = claimed_at is None or self._clock() - claimed_at > STALE_AFTER
-            if doc.data.get("state") == _SUBMITTING and stale:
-                log.warning(
-                    "retrain_on_alert: taking over the claim on alert %s left submitting since %s; if that "
-                    "attempt did submit, a job tagged alert_id=%s exists already",
-                    alert.alert_id,
-                    doc.data.get("claimed_at"),
-                    alert.alert_id,
-                )
-                with contextlib.suppress(ConflictError):
-                    self._store.delete(key, etag=doc.etag)
-                continue
-            return doc
-        raise TransientError(f"could not claim alert {alert.alert_id}: its claim kept changing")
-
     def _duplicate(self, alert: CommonAlert, claim: Document) -> Outcome:
         data, now, model = claim.data, self._clock(), self._config.model_name
-        state = data.get("state")
-        if state == SUBMITTED:
+        status = data.get("status")
+        if status == SUBMITTED:
             job = data.get("job_name")
             reason = f"already handled: job {job} was submitted for this alert at {data.get('settled_at')}"
             return Outcome(DUPLICATE, reason, now, alert, model, job_name=job, first_decision=SUBMITTED)
-        if state == SUPPRESSED:
+        if status == SUPPRESSED:
             reason = f"already handled: suppressed at {data.get('settled_at')} ({data.get('reason')})"
             until = parse_time(data.get("cooldown_until"))
             return Outcome(DUPLICATE, reason, now, alert, model, cooldown_until=until, first_decision=SUPPRESSED)
         reason = f"another delivery of this alert has been submitting the training job since {data.get('claimed_at')}"
         return Outcome(DUPLICATE, reason, now, alert, model, in_progress=True)
 
-    def _release_claim(self, key: str, etag: str) -> None:
+    def _settle(self, claim: Claim, alert: CommonAlert, status: str, fields: Mapping[str, Any]) -> None:
         try:
-            self._store.delete(key, etag=etag)
-        except ConflictError:
-            pass  # taken over or settled meanwhile: not ours to delete
-        except PlatformError as exc:
-            log.error(
-                "retrain_on_alert: could not release claim %s (a retry of this alert waits until it is stale, %s): %s",
-                key,
-                STALE_AFTER,
-                exc,
-            )
-
-    def _settle_claim(self, key: str, etag: str, alert: CommonAlert, *, state: str, **fields: Any) -> None:
-        data = {
-            "alert_id": alert.alert_id,
-            "alert_rule": alert.alert_rule,
-            "monitor_condition": alert.monitor_condition,
-            "state": state,
-            "settled_at": iso(self._clock()),
-            **fields,
-        }
-        for attempt in range(2):
-            try:
-                self._store.replace(key, data, etag)
-                return
-            except ConflictError as exc:  # taken over as stale meanwhile (see STALE_AFTER)
-                raise TransientError(f"the claim on alert {alert.alert_id} changed under this delivery") from exc
-            except TransientError:
-                if attempt:
-                    raise
-                time.sleep(0.5)
+            self._claims.settle(claim, status, fields)
+        except ConflictError as exc:  # taken over as stale meanwhile (see STALE_AFTER)
+            raise TransientError(f"the claim on alert {alert.alert_id} changed under this delivery") from exc
 
     # cool-down
     def _reserve(self, alert: CommonAlert) -> _Reservation | _Suppression:
         model, cooldown = self._config.model_name, self._config.cooldown
         key = cooldown_key(model)
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in range(CAS_ATTEMPTS):
             now = self._clock()
             doc = self._store.get(key)
             data = dict(doc.data) if doc else {"model": model}
@@ -528,7 +463,7 @@ class RetrainingService:
                 "token": token,
             }
             try:
-                _write_doc(self._store, key, data, doc)
+                write_back(self._store, key, data, doc.etag if doc else None)
             except ConflictError:
                 continue  # another delivery wrote first: look again
             return _Reservation(key, token)
@@ -536,7 +471,7 @@ class RetrainingService:
 
     def _cancel_reservation(self, reservation: _Reservation) -> None:
         try:
-            for _ in range(_CAS_ATTEMPTS):
+            for _ in range(CAS_ATTEMPTS):
                 doc = self._store.get(reservation.key)
                 pending = doc.data.get("pending") if doc else None
                 if doc is None or not isinstance(pending, dict) or pending.get("token") != reservation.token:
@@ -557,8 +492,7 @@ class RetrainingService:
     def _after_submission(
         self,
         *,
-        key: str,
-        etag: str,
+        claim: Claim,
         alert: CommonAlert,
         reservation: _Reservation,
         job_name: str,
@@ -567,7 +501,7 @@ class RetrainingService:
         """Record the job on the claim and the cool-down. The job exists whatever happens here: failures are
         logged, not raised (a 503 now would make the action group retry what is already done)."""
         try:
-            self._settle_claim(key, etag, alert, state=SUBMITTED, job_name=job_name)
+            self._settle(claim, alert, SUBMITTED, {"job_name": job_name})
         except (PlatformError, ConflictError) as exc:
             log.error(
                 "retrain_on_alert: job %s was submitted for alert %s but the claim could not record it: %s",
@@ -583,7 +517,7 @@ class RetrainingService:
     def _confirm_cooldown(
         self, alert: CommonAlert, reservation: _Reservation, job_name: str, submitted_at: datetime
     ) -> None:
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in range(CAS_ATTEMPTS):
             doc = self._store.get(reservation.key)
             data = dict(doc.data) if doc else {"model": self._config.model_name}
             previous = parse_time(data.get("last_submitted_at"))
@@ -599,19 +533,11 @@ class RetrainingService:
             if isinstance(pending, dict) and pending.get("token") == reservation.token:
                 data.pop("pending")
             try:
-                _write_doc(self._store, reservation.key, data, doc)
+                write_back(self._store, reservation.key, data, doc.etag if doc else None)
                 return
             except ConflictError:
                 continue
         raise TransientError(f"cool-down document {reservation.key} kept changing")
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def _write_doc(store: StateStore, key: str, data: Mapping[str, Any], doc: Document | None) -> str:
-    """Create if it was absent when read, else replace if unchanged since. ConflictError otherwise."""
-    return store.create(key, data) if doc is None else store.replace(key, data, doc.etag)
 
 
 def _duration(value: timedelta) -> str:

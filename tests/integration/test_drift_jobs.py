@@ -23,6 +23,7 @@ from shared.payloads.drift import DriftJobRequest
 from shared.ports import JobInfo, ModelInfo, NotFoundError, PipelineJobRequest, TransientError
 from shared.services import drift as service
 from shared.services import state_keys
+from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import drift, status
 
@@ -375,7 +376,7 @@ def test_no_registered_model_answers_404(app_context, platform, registry):
 def test_a_stale_claim_of_a_dead_submission_is_taken_over(app_context, platform, registry):
     export_blob(app_context, hour(-2))
     start, end = hour(-24), hour(0)
-    stale = (datetime.now(UTC) - service.STALE_AFTER - timedelta(minutes=1)).isoformat()
+    stale = (datetime.now(UTC) - STALE_AFTER - timedelta(minutes=1)).isoformat()
     app_context.state_store().create(
         service.job_key(MODEL, "3", start, end), {"status": "submitting", "claimed_at": stale}
     )

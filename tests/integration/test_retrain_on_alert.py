@@ -28,7 +28,8 @@ from shared.payloads import PayloadError
 from shared.payloads.alerts import parse_common_alert
 from shared.ports import AssetInput, JobInfo, PipelineJobRequest, PlatformError, TransientError
 from shared.services import state_keys
-from shared.services.retraining import STALE_AFTER, RetrainConfig, RetrainingService, alert_claim_key, cooldown_key
+from shared.services.retraining import RetrainConfig, RetrainingService, alert_claim_key, cooldown_key
+from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import retraining, status
 from tests.conftest import PROJECT_ROOT
@@ -381,7 +382,7 @@ def test_a_claim_or_reservation_left_by_a_dead_attempt_is_taken_over_once_stale(
     service = RetrainingService(lambda: store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
     alert = parse_common_alert(json.dumps(metric_alert()).encode())
     dead_at = (clock.now - timedelta(minutes=1)).isoformat()
-    store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "state": "submitting", "claimed_at": dead_at})
+    store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "status": "submitting", "claimed_at": dead_at})
     store.create(
         cooldown_key("credit-default"),
         {"model": "credit-default", "pending": {"alert_id": "another", "reserved_at": dead_at, "token": "t"}},
