@@ -506,7 +506,7 @@ class Demo:
             self.rec.sample_traffic(endpoint.traffic)
 
     def _rollout_doc(self) -> dict[str, Any] | None:
-        from shared.services.rollout import rollout_key
+        from shared.services.rollout_state import rollout_key
 
         doc = self.context.state_store().get(rollout_key(self.config.model_name))
         return doc.data if doc else None

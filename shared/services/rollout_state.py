@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.platform_rules import is_valid_deployment_name, live
+from shared.services import state_keys
 from shared.services.timestamps import iso
 
 # --- phases --------------------------------------------------------------------------------------
@@ -50,6 +51,13 @@ DEPLOYMENT_MAY_EXIST = frozenset({CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TR
 HISTORY_LIMIT = 100
 PAST_LIMIT = 20
 EVENT_ID_LIMIT = 20
+
+# Log lines a reconciler step produces, written only once the state they describe is stored.
+LogLines = list[tuple[int, str]]
+
+
+def rollout_key(model: str) -> str:
+    return f"{state_keys.ROLLOUT_PREFIX}{model}.json"
 
 
 # --- names ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from ml_assets.src.stores.local_registry import LocalModelRegistry
 from shared.context import AppContext, use_context
 from shared.local.events import HOOK, EventDelivery, model_registered_event, publish, to_function_event
 from shared.payloads.events import parse_model_registered
-from shared.services.rollout import rollout_key
+from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import rollout
 from tests.conftest import PROJECT_ROOT
