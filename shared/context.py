@@ -45,7 +45,7 @@ class AppContext:
 
         return BlobStateStore.from_settings(self.settings)
 
-    # export (issue 4): where the console logs come from, where the data goes, the optional data asset
+    # export: where the console logs come from, where the data goes, the optional data asset
     def log_source(self) -> LogSource:
         return self._port("log_source")  # type: ignore[no-any-return]
 
