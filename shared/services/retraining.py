@@ -247,33 +247,21 @@ class RetrainingService:
 
     def _duplicate(self, alert: CommonAlert, claim: Document) -> RetrainOutcome:
         data, now, model = claim.data, self._clock(), self._config.model_name
-        status = data.get("status")
-        if status == RetrainDecision.SUBMITTED:
+        first = data.get("status")
+        fields: dict[str, Any]
+        if first == RetrainDecision.SUBMITTED:
             job = data.get("job_name")
             reason = f"already handled: job {job} was submitted for this alert at {data.get('settled_at')}"
-            return RetrainOutcome(
-                RetrainDecision.DUPLICATE,
-                reason,
-                now,
-                alert,
-                model,
-                job_name=job,
-                first_decision=RetrainDecision.SUBMITTED,
-            )
-        if status == RetrainDecision.SUPPRESSED:
+            fields = {"job_name": job}
+        elif first == RetrainDecision.SUPPRESSED:
             reason = f"already handled: suppressed at {data.get('settled_at')} ({data.get('reason')})"
-            until = parse_time(data.get("cooldown_until"))
-            return RetrainOutcome(
-                RetrainDecision.DUPLICATE,
-                reason,
-                now,
-                alert,
-                model,
-                cooldown_until=until,
-                first_decision=RetrainDecision.SUPPRESSED,
-            )
-        reason = f"another delivery of this alert has been submitting the training job since {data.get('claimed_at')}"
-        return RetrainOutcome(RetrainDecision.DUPLICATE, reason, now, alert, model, in_progress=True)
+            fields = {"cooldown_until": parse_time(data.get("cooldown_until"))}
+        else:
+            since = data.get("claimed_at")
+            reason = f"another delivery of this alert has been submitting the training job since {since}"
+            return RetrainOutcome(RetrainDecision.DUPLICATE, reason, now, alert, model, in_progress=True)
+        fields["first_decision"] = RetrainDecision(first)
+        return RetrainOutcome(RetrainDecision.DUPLICATE, reason, now, alert, model, **fields)
 
     def _settle(self, claim: Claim, alert: CommonAlert, status: str, fields: Mapping[str, Any]) -> None:
         try:
