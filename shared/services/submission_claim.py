@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 
 SUBMITTING: Final = "submitting"
 
-# An HTTP-triggered function answers within 230 s (the front end's limit), so a claim still "submitting"
-# after this long belongs to an attempt that died before it could record its result.
+# An HTTP-triggered function answers within 230 s (the front end's limit) and any function ends within the
+# host's functionTimeout (10 min, host.json), so a claim still "submitting" after this long belongs to an
+# attempt that died before it could record its result.
 STALE_AFTER: Final = timedelta(minutes=15)
 
 _FIELDS: Final = frozenset({"status", "claimed_at", "settled_at", "job_name", "token"})

@@ -102,7 +102,7 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
             _read_sample_request,
             registry=context.model_registry if config.registry else None,
         )
-        report = reconciler.run()
+        tick = reconciler.run()
     except SettingsError as exc:
         log.error("reconcile_rollouts: configuration error: %s", exc)
         raise
@@ -112,5 +112,5 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
     except PlatformError as exc:
         log.error("reconcile_rollouts: %s", exc)
         raise
-    if report.acted:
-        log.info("reconcile_rollouts: %s", report.rollouts or "no rollout")
+    if tick.acted:
+        log.info("reconcile_rollouts: %s", tick.rollouts or "no rollout")
