@@ -94,7 +94,7 @@ class StageActions:
             self.rec.sample_traffic(endpoint.traffic)
 
     def _rollout_doc(self) -> dict[str, Any] | None:
-        from shared.services.rollout import rollout_key
+        from shared.services.rollout_state import rollout_key
 
         return self.host.state(rollout_key(self.model_name))
 

@@ -3,27 +3,27 @@
 Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/drift/jobs``):
 
 1. **window** ``[start, end)``: the request's, else the last ``DRIFT_WINDOW`` up to the current whole hour
-   (only ``window_end`` given: ``DRIFT_WINDOW`` before it; only ``window_start``: up to the current whole
-   hour). An end in the future, or not after the start, is a :class:`PayloadError`;
+   (:mod:`shared.services.drift_job`). An end in the future, or not after the start, is a
+   :class:`PayloadError`;
 2. **model version**: the request's (unknown → PayloadError on ``model_version``), else the latest
-   registered version of ``MODEL_NAME``; its **training data** from the model's tags (written by
-   ``ml_assets/src/training/register.py``): ``training_data_name`` + ``training_data_version``, else ``training_data``
-   (``name:version``, ``name@latest`` or a path/URI);
-3. **partitions**: the exported blobs under ``<EXPORT_PREFIX>/model=<m>/version=<v>/`` whose ``hour=``
-   partition overlaps the window (``shared/services/export_layout.py``). None → no job (``no_data``);
+   registered version of ``MODEL_NAME``; its **training data** from the model's tags (none → ``no_reference``);
+3. **partitions**: the exported blobs of that model version whose ``hour=`` partition overlaps the window.
+   None → no job (``no_data``);
 4. **at most one job per (model, version, window)**: the job document
-   ``drift/jobs/<model>/<version>/<start>-<end>.json`` is created only if absent (the claim). A second
-   request finds it and answers with the first job's name (``duplicate``; "in progress" while the first is
-   still submitting). Taken over instead: a claim left ``submitting`` for :data:`STALE_AFTER` (its process
-   died), and the claim of a job that ended ``Failed``/``Canceled`` (re-running a failed window);
+   ``drift/jobs/<model>/<version>/<start>-<end>.json`` is a submission claim
+   (:mod:`shared.services.submission_claim`), created only if absent. A second request finds it and answers
+   with the first job's name (``duplicate``; "in progress" while the first is still submitting). Taken over
+   instead: a claim left ``submitting`` for :data:`~shared.services.submission_claim.STALE_AFTER` (its process
+   died), and the claim of a job that ended ``Failed``/``Canceled`` or is gone (re-running a failed window);
 5. **no new data**: when every selected blob was already in the last job's input for this model version
    (``drift/jobs/<model>/<version>/last.json``) and that job did not fail, nothing is submitted
    (``no_new_data``, with that job's name);
 6. **submit** ``ml_assets/pipelines/data_drift.yml`` through the :class:`JobPlatform` port with the inputs
-   overridden: ``reference_data`` (the training data), ``target_data`` (the ``model=/version=`` folder of
-   the export container; the component keeps the window's ``date=/hour=`` partitions and rows), the window,
-   the drift settings. A failed submission releases the claim so a retry can submit; then the job document,
-   the model version's ``last.json`` and ``drift/last.json`` (shown by ``status``) are written.
+   overridden (:func:`~shared.services.drift_job.drift_job_request`): ``reference_data`` (the training data),
+   ``target_data`` (the ``model=/version=`` folder of the export container; the component keeps the window's
+   ``date=/hour=`` partitions and rows), the window, the drift settings. A failed submission releases the
+   claim so a retry can submit; then the job document, the model version's ``last.json`` and
+   ``drift/last.json`` (shown by ``status``) are written.
 
 Plain Python: no Azure SDK import.
 """
@@ -33,98 +33,62 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from shared.clock import utcnow
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import (
-    AssetInput,
     BlobWriter,
-    ConflictError,
     Document,
     JobPlatform,
     ModelInfo,
     ModelRegistry,
     NotFoundError,
-    PipelineJobRequest,
     StateStore,
     TransientError,
 )
 from shared.services import state_keys
-from shared.services.export_layout import parse_blob_path
-from shared.settings import Settings
+from shared.services.drift_job import (
+    TAG_DATA,
+    TAG_DATA_NAME,
+    TAG_DATA_VERSION,
+    DriftConfig,
+    DriftTarget,
+    drift_job_request,
+    partition_blobs,
+    reference_path,
+    resolve_window,
+)
+from shared.services.submission_claim import Claim, SubmissionClaims, Vacancy
+from shared.services.timestamps import iso_z, parse_iso, stamp
 
 log = logging.getLogger(__name__)
 
-PIPELINE_YAML: Final = "ml_assets/pipelines/data_drift.yml"
-STALE_AFTER: Final = timedelta(minutes=15)
-UNSET: Final = "none"  # the pipeline's "not set" value for string inputs (see data_drift.yml)
 
-SUBMITTED: Final = "submitted"
-DUPLICATE: Final = "duplicate"
-NO_DATA: Final = "no_data"
-NO_NEW_DATA: Final = "no_new_data"
-NO_MODEL: Final = "no_model"
-NO_REFERENCE: Final = "no_reference"
+class DriftDecision(StrEnum):
+    SUBMITTED = "submitted"  # a drift job was submitted
+    DUPLICATE = "duplicate"  # a job for this model version and window exists already, or is being submitted
+    NO_DATA = "no_data"  # no exported inference data in the window
+    NO_NEW_DATA = "no_new_data"  # the last job compared this data already
+    NO_MODEL = "no_model"  # no registered version of the model
+    NO_REFERENCE = "no_reference"  # the model has no training-data tag
 
-_SUBMITTING: Final = "submitting"
+
+# Decisions that answer the request (logged at INFO); the others are a misconfiguration (ERROR).
+_ANSWERED: Final = frozenset(
+    {DriftDecision.SUBMITTED, DriftDecision.DUPLICATE, DriftDecision.NO_DATA, DriftDecision.NO_NEW_DATA}
+)
 _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
-
-# Model tags written by the register step (ml_assets/src/training/register.py: build_tags).
-TAG_DATA_NAME: Final = "training_data_name"
-TAG_DATA_VERSION: Final = "training_data_version"
-TAG_DATA: Final = "training_data"
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    model_name: str
-    window: timedelta
-    export_prefix: str
-    compute: str
-    min_rows: int
-    drift_share: float
-    stattest: str | None = None
-    threshold: float | None = None
-    appinsights_connection_string: str | None = None
-    pipeline_yaml: str = PIPELINE_YAML
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DriftConfig:
-        return cls(
-            model_name=settings.model_name,
-            window=settings.drift_window,
-            export_prefix=settings.export_prefix.strip("/"),
-            compute=settings.drift_compute,
-            min_rows=settings.drift_min_rows,
-            drift_share=settings.drift_share,
-            stattest=settings.drift_stattest,
-            threshold=settings.drift_threshold,
-            appinsights_connection_string=settings.appinsights_connection_string or None,
-        )
-
-    @property
-    def experiment_name(self) -> str:
-        return f"{self.model_name}-drift"
 
 
 @dataclass(frozen=True)
 class DriftOutcome:
-    decision: str
+    """What one call decided; :meth:`body` is the HTTP answer and the logged record."""
+
+    decision: DriftDecision
     model_name: str
     model_version: str | None
     window_start: datetime
@@ -142,8 +106,8 @@ class DriftOutcome:
             "job_name": self.job_name,
             "model_name": self.model_name,
             "model_version": self.model_version,
-            "window_start": _iso(self.window_start),
-            "window_end": _iso(self.window_end),
+            "window_start": iso_z(self.window_start),
+            "window_end": iso_z(self.window_end),
             "trigger": self.trigger,
             "message": self.message,
             "blobs": self.blobs,
@@ -152,44 +116,27 @@ class DriftOutcome:
         }
 
 
-def resolve_window(request: DriftJobRequest, now: datetime, length: timedelta) -> tuple[datetime, datetime]:
-    current_hour = floor_hour(now)
-    end = request.window_end or current_hour
-    start = request.window_start or (end - length if request.window_end else current_hour - length)
-    if request.window_start is not None and request.window_end is None and start >= end:
-        raise PayloadError(
-            "window_start", f"must be before the current whole hour {_iso(current_hour)} when window_end is not given"
-        )
-    if end > now:
-        raise PayloadError("window_end", f"{_iso(end)} is in the future (now {_iso(now)})")
-    if end <= start:
-        raise PayloadError("window_end", f"must be after window_start ({_iso(end)} <= {_iso(start)})")
-    return start, end
-
-
-def reference_path(model: ModelInfo) -> str | None:
-    """The training data of ``model`` as a job input path, from its tags; None when the tags lack it."""
-    tags = model.tags
-    name, version = tags.get(TAG_DATA_NAME, "").strip(), tags.get(TAG_DATA_VERSION, "").strip()
-    if name and version and version != "latest":
-        return f"azureml:{name}:{version}"
-    value = tags.get(TAG_DATA, "").strip()
-    if not value:
-        return f"azureml:{name}@latest" if name else None
-    if "://" in value or value.startswith(("azureml:", "/", ".")):
-        return value  # a URI, an azureml: reference or a local path (local mode)
-    asset, sep, rest = value.partition("@")
-    if sep:
-        return f"azureml:{asset}@{rest}"
-    return f"azureml:{value}"
-
-
 def job_key(model: str, version: str, start: datetime, end: datetime) -> str:
-    return f"{state_keys.DRIFT_JOBS_PREFIX}{model}/{version}/{_stamp(start)}-{_stamp(end)}.json"
+    return f"{state_keys.DRIFT_JOBS_PREFIX}{model}/{version}/{stamp(start)}-{stamp(end)}.json"
+
+
+def _key(target: DriftTarget) -> str:
+    return job_key(target.model, target.version, target.start, target.end)
 
 
 def last_key(model: str, version: str) -> str:
     return f"{state_keys.DRIFT_JOBS_PREFIX}{model}/{version}/last.json"
+
+
+def _outcome(target: DriftTarget, decision: DriftDecision, **kwargs: Any) -> DriftOutcome:
+    window = (target.start, target.end)
+    return _logged(DriftOutcome(decision, target.model, target.version, *window, target.trigger, **kwargs))
+
+
+def _logged(outcome: DriftOutcome) -> DriftOutcome:
+    level = logging.INFO if outcome.decision in _ANSWERED else logging.ERROR
+    log.log(level, "drift %s: %s", outcome.decision, outcome.body())
+    return outcome
 
 
 class DriftService:
@@ -214,59 +161,48 @@ class DriftService:
         self._export_url = export_url.rstrip("/")
         self._config = config
         self._clock = clock
+        self._claims = SubmissionClaims(store, label="drift", clock=clock, may_take_over=self._job_ended_badly)
 
     # --- the decision ---------------------------------------------------------------------------
 
     def submit(self, request: DriftJobRequest, *, trigger: str) -> DriftOutcome:
-        now = self._clock()
-        start, end = resolve_window(request, now, self._config.window)
+        start, end = resolve_window(request, self._clock(), self._config.window)
         model_name = self._config.model_name
-
-        def outcome(decision: str, version: str | None, **kwargs: Any) -> DriftOutcome:
-            result = DriftOutcome(decision, model_name, version, start, end, trigger, **kwargs)
-            level = logging.INFO if decision in (SUBMITTED, DUPLICATE, NO_DATA, NO_NEW_DATA) else logging.ERROR
-            log.log(level, "drift %s: %s", decision, result.body())
-            return result
-
         model = self._model(request.model_version)
         if model is None:
-            return outcome(NO_MODEL, None, message=f"no registered version of model {model_name!r}")
-        version = model.version
+            message = f"no registered version of model {model_name!r}"
+            return _logged(DriftOutcome(DriftDecision.NO_MODEL, model_name, None, start, end, trigger, message=message))
+        target = DriftTarget(model_name, model.version, start, end, trigger)
+        vacancy = self._claims.inspect(_key(target))
+        if isinstance(vacancy, Document):
+            return self._duplicate(vacancy, target)
+        inputs = self._inputs(model, target)
+        if isinstance(inputs, DriftOutcome):
+            return inputs
+        return self._claim_and_submit(target, vacancy, *inputs)
 
-        key = job_key(model_name, version, start, end)
-        existing = self._store.get(key)
-        if existing is not None:
-            takeover = self._stale_takeover(existing, now)
-            if takeover is None:
-                return self._duplicate(existing, outcome, version)
-            claim_etag = takeover
-        else:
-            claim_etag = None
-
+    def _inputs(self, model: ModelInfo, target: DriftTarget) -> tuple[str, list[str]] | DriftOutcome:
+        """The reference data and the exported blobs to compare, or why there is nothing to submit."""
+        name = f"{target.model}:{target.version}"
         reference = reference_path(model)
         if reference is None:
-            return outcome(
-                NO_REFERENCE,
-                version,
+            return _outcome(
+                target,
+                DriftDecision.NO_REFERENCE,
                 message=(
-                    f"model {model_name}:{version} has no training-data tag ({TAG_DATA_NAME} + {TAG_DATA_VERSION}, "
+                    f"model {name} has no training-data tag ({TAG_DATA_NAME} + {TAG_DATA_VERSION}, "
                     f"or {TAG_DATA}); cannot tell what to compare with"
                 ),
             )
-
-        blobs = self._partition_blobs(model_name, version, start, end)
+        blobs = partition_blobs(self._export, self._config.export_prefix, target)
         if not blobs:
-            return outcome(
-                NO_DATA,
-                version,
-                message=f"no exported inference data for {model_name}:{version} in [{_iso(start)}, {_iso(end)})",
-            )
-
-        covered_by = self._covered_by_last_job(model_name, version, blobs, start, end)
+            window = f"[{iso_z(target.start)}, {iso_z(target.end)})"
+            return _outcome(target, DriftDecision.NO_DATA, message=f"no exported inference data for {name} in {window}")
+        covered_by = self._covered_by_last_job(target, blobs)
         if covered_by is not None:
-            return outcome(
-                NO_NEW_DATA,
-                version,
+            return _outcome(
+                target,
+                DriftDecision.NO_NEW_DATA,
                 job_name=covered_by.get("job_name"),
                 blobs=len(blobs),
                 message=(
@@ -274,45 +210,42 @@ class DriftService:
                     f"(window [{covered_by.get('window_start')}, {covered_by.get('window_end')})): nothing submitted"
                 ),
             )
+        return reference, blobs
 
-        claim = {
-            "status": _SUBMITTING,
-            "claimed_at": _iso(now),
-            "model_name": model_name,
-            "model_version": version,
-            "window_start": _iso(start),
-            "window_end": _iso(end),
-            "trigger": trigger,
+    def _claim_and_submit(
+        self, target: DriftTarget, vacancy: Vacancy, reference: str, blobs: list[str]
+    ) -> DriftOutcome:
+        fields = {
+            "model_name": target.model,
+            "model_version": target.version,
+            "window_start": iso_z(target.start),
+            "window_end": iso_z(target.end),
+            "trigger": target.trigger,
         }
-        try:
-            if claim_etag is None:
-                claim_etag = self._store.create(key, claim)
-            else:
-                claim_etag = self._store.replace(key, claim, claim_etag)
-        except ConflictError:
-            found = self._store.get(key)
+        claim = self._claims.acquire(_key(target), fields, vacancy)
+        if claim is None:
+            found = self._claims.current(_key(target))
             if found is None:  # released by a failed first submission in between: let the caller retry
-                return outcome(DUPLICATE, version, in_progress=True, message="another submission is in progress")
-            return self._duplicate(found, outcome, version)
+                message = "another submission is in progress"
+                return _outcome(target, DriftDecision.DUPLICATE, in_progress=True, message=message)
+            return self._duplicate(found, target)
 
-        job_request = self._job_request(model_name, version, reference=reference, start=start, end=end, trigger=trigger)
+        job_request = drift_job_request(self._config, self._export_url, target, reference)
         try:
             job_name = self._platform().submit_pipeline(job_request)
         except BaseException:
-            self._release(key, claim_etag)
+            self._claims.release(claim)
             raise
 
-        record = {
-            **claim,
-            "status": SUBMITTED,
+        settled = {
             "job_name": job_name,
-            "submitted_at": _iso(self._clock()),
             "reference_data": reference,
             "target_data": job_request.inputs["target_data"].path,
             "blobs": blobs,
         }
-        self._record(key, claim_etag, record)
-        return outcome(SUBMITTED, version, job_name=job_name, blobs=len(blobs), message="drift pipeline submitted")
+        self._record(self._claims.settle(claim, DriftDecision.SUBMITTED, settled, overwrite=True))
+        message = "drift pipeline submitted"
+        return _outcome(target, DriftDecision.SUBMITTED, job_name=job_name, blobs=len(blobs), message=message)
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -327,142 +260,71 @@ class DriftService:
                 "model_version", f"unknown version {version!r} of model {self._config.model_name!r}"
             ) from None
 
-    def _stale_takeover(self, existing: Document, now: datetime) -> str | None:
-        """The claim's ETag when it may be taken over, else None (then it is a duplicate):
-
-        - a submission that died: ``submitting`` for :data:`STALE_AFTER`;
-        - a job that ended ``Failed``/``Canceled`` (or is gone): running the window again is what the caller
-          wants. A platform that cannot answer right now leaves the first job in place (duplicate).
-        """
-        job_name = existing.data.get("job_name")
-        if job_name:
-            try:
-                job_status = self._platform().get_job(str(job_name)).status
-            except NotFoundError:
-                job_status = "NotFound"
-            except TransientError as exc:
-                log.warning("drift: cannot read the state of job %s (%s); answering with it", job_name, exc)
-                return None
-            if job_status in _FAILED_STATES or job_status == "NotFound":
-                log.info("drift: job %s for this window ended %s; submitting again", job_name, job_status)
-                return existing.etag
-            return None
-        if existing.data.get("status") != _SUBMITTING:
-            return None
+    def _job_ended_badly(self, claim: Document) -> bool:
+        """Whether a settled claim may be taken over: its job ended ``Failed``/``Canceled`` (or is gone), and
+        running the window again is what the caller wants. A platform that cannot answer right now leaves the
+        first job in place (duplicate)."""
+        job_name = claim.data.get("job_name")
+        if not job_name:
+            return False
         try:
-            claimed = datetime.fromisoformat(str(existing.data.get("claimed_at", "")).replace("Z", "+00:00"))
-        except ValueError:
-            return existing.etag
-        return existing.etag if now - claimed >= STALE_AFTER else None
+            ended = self._ended_badly(str(job_name))
+        except TransientError as exc:
+            log.warning("drift: cannot read the state of job %s (%s); answering with it", job_name, exc)
+            return False
+        if ended:
+            log.info("drift: job %s for this window ended %s; submitting again", job_name, ended)
+        return ended is not None
 
-    def _duplicate(self, existing: Document, outcome: Callable[..., DriftOutcome], version: str) -> DriftOutcome:
+    def _ended_badly(self, job_name: str) -> str | None:
+        """How the job ended when it failed, was canceled or is gone (``NotFound``); else None."""
+        try:
+            status = self._platform().get_job(job_name).status
+        except NotFoundError:
+            return "NotFound"
+        return status if status in _FAILED_STATES else None
+
+    def _duplicate(self, existing: Document, target: DriftTarget) -> DriftOutcome:
         job_name = existing.data.get("job_name")
         if job_name:
-            return outcome(
-                DUPLICATE,
-                version,
+            return _outcome(
+                target,
+                DriftDecision.DUPLICATE,
                 job_name=job_name,
                 blobs=len(existing.data.get("blobs", [])),
                 message="a drift job for this model version and window exists already",
             )
-        return outcome(
-            DUPLICATE,
-            version,
+        return _outcome(
+            target,
+            DriftDecision.DUPLICATE,
             in_progress=True,
             message="the drift job for this model version and window is being submitted by another request",
         )
 
-    def _version_prefix(self, model: str, version: str) -> str:
-        return f"{self._config.export_prefix}/model={model}/version={version}/"
-
-    def _partition_blobs(self, model: str, version: str, start: datetime, end: datetime) -> list[str]:
-        """Exported Parquet blobs of this model version whose hour partition overlaps [start, end)."""
-        selected = []
-        for name in self._export.list(self._version_prefix(model, version)):
-            parsed = parse_blob_path(name)
-            if parsed is None or not name.endswith(".parquet"):
-                continue
-            _, partition, _ = parsed
-            if partition.model != model or partition.version != version:
-                continue
-            if partition.start + timedelta(hours=1) > start and partition.start < end:
-                selected.append(name)
-        return sorted(selected)
-
-    def _covered_by_last_job(
-        self, model: str, version: str, blobs: list[str], start: datetime, end: datetime
-    ) -> dict[str, Any] | None:
+    def _covered_by_last_job(self, target: DriftTarget, blobs: list[str]) -> dict[str, Any] | None:
         """The last job's record when it already compared this data: the same blobs or a superset, *and* a
-        window that contains ``[start, end)`` (another window over the same files selects other rows)."""
-        last = self._store.get(last_key(model, version))
+        window that contains the target's (another window over the same files selects other rows)."""
+        last = self._store.get(last_key(target.model, target.version))
         if last is None or not set(blobs) <= set(last.data.get("blobs", [])):
             return None
         try:
-            last_start = datetime.fromisoformat(str(last.data["window_start"]).replace("Z", "+00:00"))
-            last_end = datetime.fromisoformat(str(last.data["window_end"]).replace("Z", "+00:00"))
+            last_start = parse_iso(str(last.data["window_start"]))
+            last_end = parse_iso(str(last.data["window_end"]))
         except (KeyError, ValueError):
             return None
-        if not (last_start <= start and end <= last_end):
+        if not (last_start <= target.start and target.end <= last_end):
             return None
         job_name = last.data.get("job_name")
-        if job_name:
-            try:
-                status = self._platform().get_job(str(job_name)).status
-            except NotFoundError:
-                return None
-            if status in _FAILED_STATES:
-                log.info(
-                    "drift: last job %s of %s:%s ended %s; its data counts as new", job_name, model, version, status
-                )
-                return None
+        ended = self._ended_badly(str(job_name)) if job_name else None
+        if ended:
+            name = f"{target.model}:{target.version}"
+            log.info("drift: last job %s of %s ended %s; its data counts as new", job_name, name, ended)
+            return None
         return last.data
 
-    def _job_request(
-        self, model: str, version: str, *, reference: str, start: datetime, end: datetime, trigger: str
-    ) -> PipelineJobRequest:
-        config = self._config
-        target = f"{self._export_url}/{self._version_prefix(model, version)}"
-        return PipelineJobRequest(
-            pipeline_yaml=config.pipeline_yaml,
-            inputs={
-                "reference_data": AssetInput(type="uri_folder", path=reference),
-                "target_data": AssetInput(type="uri_folder", path=target, mode="ro_mount"),
-                "model_name": model,
-                "model_version": version,
-                "window_start": _iso(start),
-                "window_end": _iso(end),
-                "stattest": config.stattest or UNSET,
-                "threshold": config.threshold if config.threshold is not None else 0.0,
-                "drift_share": config.drift_share,
-                "min_rows": config.min_rows,
-                "appinsights_connection_string": config.appinsights_connection_string or UNSET,
-            },
-            experiment_name=config.experiment_name,
-            display_name=f"drift {model}:{version} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC",
-            tags={
-                "mlops.purpose": "drift",
-                "model_name": model,
-                "model_version": version,
-                "window_start": _iso(start),
-                "window_end": _iso(end),
-                "trigger": trigger,
-            },
-            compute=config.compute,
-        )
-
-    def _release(self, key: str, etag: str) -> None:
-        try:
-            self._store.delete(key, etag)
-        except Exception:  # the claim goes stale and is taken over after STALE_AFTER
-            log.exception("drift: could not release the claim %s after a failed submission", key)
-
-    def _record(self, key: str, etag: str, record: dict[str, Any]) -> None:
-        """The job document, the model version's last job, and drift/last.json (status)."""
-        try:
-            self._store.replace(key, record, etag)
-        except ConflictError:
-            log.error("drift: claim %s changed while submitting; recording job %s anyway", key, record["job_name"])
-            self._store.put(key, record)
+    def _record(self, claim: Claim) -> None:
+        """The model version's last job, and drift/last.json (status); the job document is the settled claim."""
+        record = claim.data
         self._store.put(last_key(record["model_name"], record["model_version"]), record)
         summary = {k: v for k, v in record.items() if k != "blobs"}
         self._store.put(state_keys.DRIFT_LAST, {**summary, "blobs": len(record["blobs"])})

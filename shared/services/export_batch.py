@@ -28,7 +28,8 @@ from typing import Any
 
 from ml_assets.src.contracts.console_log import MARKER, ConsoleLogError, LogLine, Request, RequestAssembler, parse_line
 from shared.ports import LogRow
-from shared.services.export_windows import Window, iso
+from shared.services.export_windows import Window
+from shared.services.timestamps import iso_z
 
 
 @dataclass
@@ -44,7 +45,7 @@ class QuarantineEntry:
             "reason": self.reason,
             "request_id": self.request_id,
             "window": window.as_dict(),
-            "lines": [{"time": iso(r.time), "deployment": r.deployment, "message": r.message} for r in self.lines],
+            "lines": [{"time": iso_z(r.time), "deployment": r.deployment, "message": r.message} for r in self.lines],
         }
 
 
@@ -112,7 +113,7 @@ def assemble_window(window: Window, rows: list[LogRow], *, model: str, margin: t
                     QuarantineEntry(
                         reason=(
                             f"straggler: part(s) of request {request_id} logged more than "
-                            f"{margin.total_seconds():g} s after its first line ({iso(first)}), which an earlier "
+                            f"{margin.total_seconds():g} s after its first line ({iso_z(first)}), which an earlier "
                             "window exported or quarantined without them"
                         ),
                         lines=late,

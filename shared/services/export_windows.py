@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from shared.services.timestamps import iso_z, stamp
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -40,7 +42,7 @@ class Window:
     @property
     def label(self) -> str:
         """``20261124T100000Z-20261124T110000Z``: names the window's files."""
-        return f"{_stamp(self.start)}-{_stamp(self.end)}"
+        return f"{stamp(self.start)}-{stamp(self.end)}"
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
@@ -54,7 +56,7 @@ class Window:
         return Window(self.start, mid), Window(mid, self.end)
 
     def as_dict(self) -> dict[str, str]:
-        return {"start": iso(self.start), "end": iso(self.end)}
+        return {"start": iso_z(self.start), "end": iso_z(self.end)}
 
 
 def next_window(watermark: datetime, horizon: datetime, length: timedelta, min_length: timedelta) -> Window | None:
@@ -71,22 +73,3 @@ def next_window(watermark: datetime, horizon: datetime, length: timedelta, min_l
     if end - start < min_length:
         end += timedelta(seconds=step)
     return Window(start, min(end, horizon))
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-24T10:00:00Z`` (whole seconds) or with microseconds when present."""
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone")
-    return moment.astimezone(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

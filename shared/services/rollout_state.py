@@ -17,10 +17,12 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.platform_rules import is_valid_deployment_name, live
+from shared.services import state_keys
+from shared.services.timestamps import iso
 
 # --- phases --------------------------------------------------------------------------------------
 
@@ -50,13 +52,12 @@ HISTORY_LIMIT = 100
 PAST_LIMIT = 20
 EVENT_ID_LIMIT = 20
 
+# Log lines a reconciler step produces, written only once the state they describe is stored.
+LogLines = list[tuple[int, str]]
 
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def rollout_key(model: str) -> str:
+    return f"{state_keys.ROLLOUT_PREFIX}{model}.json"
 
 
 # --- names ---------------------------------------------------------------------------------------

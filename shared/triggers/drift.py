@@ -28,15 +28,8 @@ from shared.context import AppContext, get_context
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest, parse_drift_request
 from shared.ports import PlatformError, TransientError
-from shared.services.drift import (
-    DUPLICATE,
-    NO_MODEL,
-    NO_REFERENCE,
-    SUBMITTED,
-    DriftConfig,
-    DriftOutcome,
-    DriftService,
-)
+from shared.services.drift import DriftDecision, DriftOutcome, DriftService
+from shared.services.drift_job import DriftConfig
 from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
 
@@ -113,10 +106,12 @@ def submit_drift_job_http(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _status(outcome: DriftOutcome) -> int:
-    if outcome.decision == SUBMITTED or (outcome.decision == DUPLICATE and outcome.in_progress):
+    if outcome.decision == DriftDecision.SUBMITTED or (
+        outcome.decision == DriftDecision.DUPLICATE and outcome.in_progress
+    ):
         return 202
-    if outcome.decision == NO_MODEL:
+    if outcome.decision == DriftDecision.NO_MODEL:
         return 404
-    if outcome.decision == NO_REFERENCE:
+    if outcome.decision == DriftDecision.NO_REFERENCE:
         return 422
     return 200

@@ -24,14 +24,8 @@ from shared.context import get_context
 from shared.payloads import PayloadError
 from shared.payloads.alerts import parse_common_alert
 from shared.ports import PlatformError, TransientError
-from shared.services.retraining import (
-    DUPLICATE,
-    SUBMITTED,
-    Outcome,
-    RetrainConfig,
-    RetrainingService,
-    reject_payload,
-)
+from shared.services.retraining import RetrainConfig, RetrainingService
+from shared.services.retraining_decisions import RetrainDecision, RetrainOutcome, reject_payload
 from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
 
@@ -74,13 +68,15 @@ def retrain_on_alert(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(_status(outcome), _body(outcome))
 
 
-def _status(outcome: Outcome) -> int:
-    if outcome.decision == SUBMITTED or (outcome.decision == DUPLICATE and outcome.in_progress):
+def _status(outcome: RetrainOutcome) -> int:
+    if outcome.decision == RetrainDecision.SUBMITTED or (
+        outcome.decision == RetrainDecision.DUPLICATE and outcome.in_progress
+    ):
         return 202
     return 200
 
 
-def _body(outcome: Outcome) -> dict[str, object]:
+def _body(outcome: RetrainOutcome) -> dict[str, object]:
     body = outcome.log_fields()
     body.pop("event", None)
     body["job_name"] = body.pop("job", None)

@@ -33,7 +33,7 @@ SAMPLE_REQUEST = Path(__file__).resolve().parents[2] / "ml_assets" / "endpoints"
 @bp.event_grid_trigger(arg_name="event")
 def deploy_registered_model(event: func.EventGridEvent) -> None:
     from shared.payloads.events import is_model_registered, parse_model_registered
-    from shared.services.rollout import RolloutPolicy, record_model_registered
+    from shared.services.rollout_intake import RolloutConfig, record_model_registered
 
     event_id = event.id
     if not is_model_registered(event.event_type):
@@ -58,8 +58,8 @@ def deploy_registered_model(event: func.EventGridEvent) -> None:
 
     try:
         context = get_context()
-        policy = RolloutPolicy.from_settings(context.settings)
-        result = record_model_registered(context.state_store(), parsed, policy)
+        config = RolloutConfig.from_settings(context.settings)
+        result = record_model_registered(context.state_store(), parsed, config)
     except SettingsError as exc:
         log.error("deploy_registered_model: event %s not recorded, configuration error: %s", event_id, exc)
         raise
@@ -87,21 +87,22 @@ def _read_sample_request() -> bytes:
 @bp.function_name("reconcile_rollouts")
 @bp.timer_trigger(arg_name="timer", schedule="%ROLLOUT_RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def reconcile_rollouts(timer: func.TimerRequest) -> None:
-    from shared.services.rollout import RolloutPolicy, RolloutReconciler
+    from shared.services.rollout_intake import RolloutConfig
+    from shared.services.rollout_reconciler import RolloutReconciler
 
     if timer.past_due:
         log.info("reconcile_rollouts: running late (past due)")
     try:
         context = get_context()
-        policy = RolloutPolicy.from_settings(context.settings)
+        config = RolloutConfig.from_settings(context.settings)
         reconciler = RolloutReconciler(
             context.state_store(),
             context.endpoint_platform,  # built on first use: an idle tick needs no Azure ML client
-            policy,
+            config,
             _read_sample_request,
-            registry=context.model_registry if policy.registry else None,
+            registry=context.model_registry if config.registry else None,
         )
-        report = reconciler.run()
+        tick = reconciler.run()
     except SettingsError as exc:
         log.error("reconcile_rollouts: configuration error: %s", exc)
         raise
@@ -111,5 +112,5 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
     except PlatformError as exc:
         log.error("reconcile_rollouts: %s", exc)
         raise
-    if report.acted:
-        log.info("reconcile_rollouts: %s", report.rollouts or "no rollout")
+    if tick.acted:
+        log.info("reconcile_rollouts: %s", tick.rollouts or "no rollout")

@@ -17,7 +17,7 @@ import pytest
 from demo.scenario import DEFAULT_SHIFT, DemoConfig, run_demo
 from shared.local.azurite import Azurite
 from shared.services import state_keys
-from shared.services.rollout import rollout_key
+from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 
 pytestmark = pytest.mark.slow

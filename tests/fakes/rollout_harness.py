@@ -9,14 +9,9 @@ from typing import Any
 
 from shared.payloads.events import ModelRegisteredEvent
 from shared.ports import StateStore
-from shared.services.rollout import (
-    RecordResult,
-    RolloutPolicy,
-    RolloutReconciler,
-    TickReport,
-    record_model_registered,
-    rollout_key,
-)
+from shared.services.rollout_intake import RecordOutcome, RolloutConfig, record_model_registered
+from shared.services.rollout_reconciler import RolloutReconciler, TickOutcome
+from shared.services.rollout_state import rollout_key
 from tests.fakes.endpoint_platform import FakeEndpointPlatform, FakeModelRegistry, SimulatedCrash
 
 MODEL = "credit-default"
@@ -46,7 +41,7 @@ class Clock:
         self.now += delta
 
 
-def make_policy(**overrides: Any) -> RolloutPolicy:
+def make_policy(**overrides: Any) -> RolloutConfig:
     values: dict[str, Any] = {
         "model_name": MODEL,
         "endpoint_name": ENDPOINT,
@@ -59,7 +54,7 @@ def make_policy(**overrides: Any) -> RolloutPolicy:
         "instance_type": "Standard_DS3_v2",
     }
     values.update(overrides)
-    return RolloutPolicy(**values)
+    return RolloutConfig(**values)
 
 
 def make_event(
@@ -80,7 +75,7 @@ class Harness:
         store: StateStore,
         *,
         platform: FakeEndpointPlatform | None = None,
-        policy: RolloutPolicy | None = None,
+        policy: RolloutConfig | None = None,
         registry: FakeModelRegistry | None = None,
         sample_request: Callable[[], bytes] = lambda: SAMPLE_REQUEST,
     ) -> None:
@@ -97,10 +92,10 @@ class Harness:
             self.store, self.platform, self.policy, self.sample_request, registry=self.registry, clock=self.clock
         )
 
-    def register(self, version: str, **kwargs: Any) -> RecordResult:
+    def register(self, version: str, **kwargs: Any) -> RecordOutcome:
         return record_model_registered(self.store, make_event(version, **kwargs), self.policy, clock=self.clock)
 
-    def tick(self) -> TickReport | None:
+    def tick(self) -> TickOutcome | None:
         """One timer run; a SimulatedCrash kills it (and is counted), like a process dying."""
         try:
             return self.reconciler().run()

@@ -23,6 +23,8 @@ from shared.payloads.drift import DriftJobRequest
 from shared.ports import JobInfo, ModelInfo, NotFoundError, PipelineJobRequest, TransientError
 from shared.services import drift as service
 from shared.services import state_keys
+from shared.services.drift_job import floor_hour, reference_path, resolve_window
+from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import drift, status
 
@@ -95,7 +97,7 @@ def registry(app_context: AppContext) -> FakeModelRegistry:
 
 
 def hour(delta_hours: int) -> datetime:
-    return service.floor_hour(datetime.now(UTC)) + timedelta(hours=delta_hours)
+    return floor_hour(datetime.now(UTC)) + timedelta(hours=delta_hours)
 
 
 def export_blob(app_context: AppContext, moment: datetime, version: str = "3", name: str = "part-0") -> str:
@@ -183,15 +185,13 @@ def test_the_reference_data_comes_from_the_models_tags():
     def model(**tags: str) -> ModelInfo:
         return ModelInfo(name=MODEL, version="3", tags=tags)
 
-    assert service.reference_path(model(**TAGS)) == "azureml:credit-default-training:7"
-    assert service.reference_path(model(training_data="train:4")) == "azureml:train:4"
-    assert service.reference_path(model(training_data="train@latest")) == "azureml:train@latest"
-    assert service.reference_path(model(training_data_name="t", training_data_version="latest")) == "azureml:t@latest"
-    assert service.reference_path(model(training_data="/data/train")) == "/data/train"  # local mode
-    assert service.reference_path(model(training_data="azureml://datastores/d/paths/x/")) == (
-        "azureml://datastores/d/paths/x/"
-    )
-    assert service.reference_path(model()) is None
+    assert reference_path(model(**TAGS)) == "azureml:credit-default-training:7"
+    assert reference_path(model(training_data="train:4")) == "azureml:train:4"
+    assert reference_path(model(training_data="train@latest")) == "azureml:train@latest"
+    assert reference_path(model(training_data_name="t", training_data_version="latest")) == "azureml:t@latest"
+    assert reference_path(model(training_data="/data/train")) == "/data/train"  # local mode
+    assert reference_path(model(training_data="azureml://datastores/d/paths/x/")) == ("azureml://datastores/d/paths/x/")
+    assert reference_path(model()) is None
 
 
 # --- timer ---------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def test_no_registered_model_answers_404(app_context, platform, registry):
 def test_a_stale_claim_of_a_dead_submission_is_taken_over(app_context, platform, registry):
     export_blob(app_context, hour(-2))
     start, end = hour(-24), hour(0)
-    stale = (datetime.now(UTC) - service.STALE_AFTER - timedelta(minutes=1)).isoformat()
+    stale = (datetime.now(UTC) - STALE_AFTER - timedelta(minutes=1)).isoformat()
     app_context.state_store().create(
         service.job_key(MODEL, "3", start, end), {"status": "submitting", "claimed_at": stale}
     )
@@ -398,6 +398,6 @@ def test_the_window_rules():
     now = datetime(2026, 11, 24, 10, 17, tzinfo=UTC)
     day = timedelta(days=1)
     at = datetime(2026, 11, 24, 10, tzinfo=UTC)
-    assert service.resolve_window(DriftJobRequest(), now, day) == (at - day, at)
-    assert service.resolve_window(DriftJobRequest(window_end=at - 2 * day), now, day) == (at - 3 * day, at - 2 * day)
-    assert service.resolve_window(DriftJobRequest(window_start=at - 2 * day), now, day) == (at - 2 * day, at)
+    assert resolve_window(DriftJobRequest(), now, day) == (at - day, at)
+    assert resolve_window(DriftJobRequest(window_end=at - 2 * day), now, day) == (at - 3 * day, at - 2 * day)
+    assert resolve_window(DriftJobRequest(window_start=at - 2 * day), now, day) == (at - 2 * day, at)

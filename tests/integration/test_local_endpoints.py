@@ -35,7 +35,9 @@ from shared.local.endpoint_router import DEPLOYMENT_HEADER
 from shared.local.registry import LocalRegistry
 from shared.payloads.events import ModelRegisteredEvent
 from shared.ports import DeploymentSpec, NotFoundError, PlatformError
-from shared.services.rollout import RolloutPolicy, RolloutReconciler, record_model_registered, rollout_key
+from shared.services.rollout_intake import RolloutConfig, record_model_registered
+from shared.services.rollout_reconciler import RolloutReconciler
+from shared.services.rollout_state import rollout_key
 from tests.fakes.endpoint_platform import FakeEndpointPlatform
 from tests.fakes.memory_state_store import MemoryStateStore
 
@@ -112,7 +114,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def blue(world: World) -> str:
     """The first version rolled out by the real reconciler: its deployment serves 100 % of the endpoint."""
-    policy = RolloutPolicy(
+    policy = RolloutConfig(
         model_name=MODEL,
         endpoint_name=EP,
         traffic_steps=(10, 50, 100),

@@ -18,7 +18,7 @@ import pytest
 
 from shared.context import AppContext, use_context
 from shared.ports import TransientError
-from shared.services.rollout import rollout_key
+from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import rollout as rollout_trigger
 

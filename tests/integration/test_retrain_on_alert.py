@@ -28,7 +28,9 @@ from shared.payloads import PayloadError
 from shared.payloads.alerts import parse_common_alert
 from shared.ports import AssetInput, JobInfo, PipelineJobRequest, PlatformError, TransientError
 from shared.services import state_keys
-from shared.services.retraining import STALE_AFTER, RetrainConfig, RetrainingService, alert_claim_key, cooldown_key
+from shared.services.retraining import RetrainConfig, RetrainingService, alert_claim_key
+from shared.services.retraining_cooldown import cooldown_key
+from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import retraining, status
 from tests.conftest import PROJECT_ROOT
@@ -193,7 +195,7 @@ def test_a_resolved_notification_is_acknowledged_and_recorded_without_a_job(
 def test_every_decision_is_one_structured_log_line_and_visible_through_status(
     app_context: AppContext, platform: FakeJobPlatform, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="shared.services.retraining"):
+    with caplog.at_level(logging.INFO, logger="shared.services.retraining_decisions"):
         deliver(metric_alert())
         deliver(metric_alert())
 
@@ -304,7 +306,7 @@ def test_a_state_store_outage_is_503_with_retry_after_and_logged(caplog: pytest.
     fake = FakeJobPlatform()
     use_context(AppContext(settings=Settings({"STORAGE_CONNECTION_STRING": conn}), overrides={"job_platform": fake}))
 
-    with caplog.at_level(logging.INFO, logger="shared.services.retraining"):
+    with caplog.at_level(logging.INFO, logger="shared.services.retraining_decisions"):
         started = time.monotonic()
         resp = deliver(metric_alert())
         elapsed = time.monotonic() - started
@@ -381,7 +383,7 @@ def test_a_claim_or_reservation_left_by_a_dead_attempt_is_taken_over_once_stale(
     service = RetrainingService(lambda: store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
     alert = parse_common_alert(json.dumps(metric_alert()).encode())
     dead_at = (clock.now - timedelta(minutes=1)).isoformat()
-    store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "state": "submitting", "claimed_at": dead_at})
+    store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "status": "submitting", "claimed_at": dead_at})
     store.create(
         cooldown_key("credit-default"),
         {"model": "credit-default", "pending": {"alert_id": "another", "reserved_at": dead_at, "token": "t"}},

@@ -18,7 +18,8 @@ import azure.functions as func
 import pytest
 
 from shared.context import AppContext, use_context
-from shared.services.rollout import FAILURE_PREFIX, rollout_key
+from shared.services.rollout_cleanup import FAILURE_PREFIX
+from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import rollout as rollout_trigger
 from shared.triggers import status

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.services.export_windows import Window, next_window, parse_iso
+from shared.services.export_windows import Window, next_window
+from shared.services.timestamps import parse_iso
 
 H = timedelta(hours=1)
 FIVE = timedelta(seconds=5)

@@ -16,7 +16,7 @@ from ml_assets.src.stores.local_registry import LocalModelRegistry
 from shared.context import AppContext, use_context
 from shared.local.events import HOOK, model_registered_event, publish
 from shared.payloads.events import parse_model_registered
-from shared.services.rollout import rollout_key
+from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import rollout
 from tests.conftest import PROJECT_ROOT

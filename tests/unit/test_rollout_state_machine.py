@@ -14,7 +14,10 @@ import pytest
 
 from shared.platform_rules import is_valid_deployment_name
 from shared.ports import PlatformError, TransientError
-from shared.services.rollout import FAILURE_PREFIX, SUCCESS_PREFIX, Decision, RolloutReconciler
+from shared.services.rollout_cleanup import FAILURE_PREFIX
+from shared.services.rollout_intake import RolloutDecision
+from shared.services.rollout_reconciler import RolloutReconciler
+from shared.services.rollout_steps import SUCCESS_PREFIX
 from tests.fakes.endpoint_platform import Behaviour, FakeEndpointPlatform, FakeModelRegistry
 from tests.fakes.memory_state_store import MemoryStateStore
 from tests.fakes.rollout_harness import ENDPOINT, MODEL, Harness, make_policy
@@ -45,7 +48,7 @@ def assert_rules_held(h: Harness) -> None:
 def test_first_model_creates_the_endpoint_and_takes_all_traffic(caplog: pytest.LogCaptureFixture) -> None:
     h = Harness(MemoryStateStore(), platform=FakeEndpointPlatform(endpoint_polls=2))
     h.platform.behave("1", Behaviour(polls=3))
-    assert h.register("1").decision == Decision.STARTED
+    assert h.register("1").decision == RolloutDecision.STARTED
 
     with caplog.at_level(logging.INFO):
         h.run()
@@ -152,7 +155,7 @@ def test_a_version_not_newer_than_the_one_serving_is_skipped() -> None:
     assert h.platform.traffic(ENDPOINT) == {BLUE: 100}
     assert h.platform.count("begin_create_deployment") == 0
     assert h.doc()["deployed"]["version"] == "7"
-    assert h.register("6").decision == Decision.OLDER
+    assert h.register("6").decision == RolloutDecision.OLDER
 
 
 # --- failures and rollback -----------------------------------------------------------------------
@@ -307,7 +310,7 @@ def test_a_newer_version_supersedes_a_rollout_in_its_traffic_steps() -> None:
     v2 = h.doc()["deployment"]
     assert h.platform.traffic(ENDPOINT) == {BLUE: 50, v2: 50}
 
-    assert h.register("3").decision == Decision.SUPERSEDED
+    assert h.register("3").decision == RolloutDecision.SUPERSEDED
     h.tick()
     assert v2 not in h.platform.names(ENDPOINT)
     v3 = h.doc()["deployment"]
@@ -359,13 +362,13 @@ def test_a_newer_version_during_retirement_builds_on_the_new_deployment() -> Non
 
 def test_event_decisions() -> None:
     h = serving_v1()
-    assert h.register("3").decision == Decision.STARTED
-    assert h.register("3").decision == Decision.DUPLICATE  # same event id
-    assert h.register("3", event_id="another").decision == Decision.DUPLICATE  # same version
-    assert h.register("2").decision == Decision.OLDER
-    assert h.register("4", model="other-model").decision == Decision.FOREIGN_MODEL
-    assert h.register("4", tags={"deploy": "False"}).decision == Decision.SKIP_TAG
-    assert h.register("10").decision == Decision.SUPERSEDED  # numeric, not text, order
+    assert h.register("3").decision == RolloutDecision.STARTED
+    assert h.register("3").decision == RolloutDecision.DUPLICATE  # same event id
+    assert h.register("3", event_id="another").decision == RolloutDecision.DUPLICATE  # same version
+    assert h.register("2").decision == RolloutDecision.OLDER
+    assert h.register("4", model="other-model").decision == RolloutDecision.FOREIGN_MODEL
+    assert h.register("4", tags={"deploy": "False"}).decision == RolloutDecision.SKIP_TAG
+    assert h.register("10").decision == RolloutDecision.SUPERSEDED  # numeric, not text, order
     assert h.doc()["version"] == "10"
 
 
@@ -374,9 +377,9 @@ def test_a_failed_version_is_not_retried_and_older_versions_stay_ignored() -> No
     h.platform.behave("4", Behaviour(scoring="bad"))
     h.register("4")
     h.run()
-    assert h.register("4", event_id="redelivered").decision == Decision.DUPLICATE
-    assert h.register("3").decision == Decision.OLDER
-    assert h.register("5").decision == Decision.STARTED
+    assert h.register("4", event_id="redelivered").decision == RolloutDecision.DUPLICATE
+    assert h.register("3").decision == RolloutDecision.OLDER
+    assert h.register("5").decision == RolloutDecision.STARTED
 
 
 def test_a_reconciler_finding_the_lock_held_does_nothing() -> None:

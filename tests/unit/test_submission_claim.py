@@ -1,0 +1,100 @@
+"""The submission claim both retraining and drift use: claim, settle, release, take over."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.ports import ConflictError, Document
+from shared.services.submission_claim import STALE_AFTER, SUBMITTING, Claim, SubmissionClaims, Vacancy
+from tests.fakes.memory_state_store import MemoryStateStore
+
+KEY = "jobs/one.json"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def claims(
+    store: MemoryStateStore, clock: Clock, may_take_over: Callable[[Document], bool] | None = None
+) -> SubmissionClaims:
+    return SubmissionClaims(store, label="test", clock=clock, may_take_over=may_take_over)
+
+
+def test_the_first_caller_claims_and_every_later_one_gets_its_document() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    first = claims(store, clock).take(KEY, {"what": "x"})
+    second = claims(store, clock).take(KEY, {"what": "x"})
+    assert isinstance(first, Claim) and isinstance(second, Document)
+    assert second.data["status"] == SUBMITTING and second.data["what"] == "x"
+    assert second.data["claimed_at"] == "2026-11-24T12:00:00+00:00"
+    assert second.data["token"] == first.token
+
+
+def test_settling_keeps_the_claim_fields_and_the_token_and_records_the_job() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    service = claims(store, clock)
+    claim = service.take(KEY, {"what": "x"})
+    assert isinstance(claim, Claim)
+    clock.now += timedelta(seconds=3)
+    service.settle(claim, "submitted", {"job_name": "job-1"})
+    data = store.get(KEY).data
+    assert data["status"] == "submitted" and data["job_name"] == "job-1" and data["what"] == "x"
+    assert (data["claimed_at"], data["settled_at"]) == ("2026-11-24T12:00:00+00:00", "2026-11-24T12:00:03+00:00")
+    assert data["token"] == claim.token
+    assert isinstance(service.inspect(KEY), Document)  # settled: held for good without a predicate
+
+
+def test_a_claim_left_submitting_is_taken_over_once_stale_by_one_caller_only() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    dead = claims(store, clock).take(KEY, {})
+    assert isinstance(dead, Claim)
+    clock.now += STALE_AFTER - timedelta(seconds=1)
+    assert isinstance(claims(store, clock).take(KEY, {}), Document)
+    clock.now += timedelta(seconds=1)
+    vacancy = claims(store, clock).inspect(KEY)
+    assert vacancy == Vacancy(store.get(KEY).etag)
+    winner = claims(store, clock).acquire(KEY, {}, vacancy)
+    loser = claims(store, clock).acquire(KEY, {}, vacancy)
+    assert isinstance(winner, Claim) and loser is None
+    assert winner.token != dead.token
+    with pytest.raises(ConflictError):  # the dead attempt, had it lived on, cannot settle any more
+        claims(store, clock).settle(dead, "submitted", {"job_name": "late"})
+    claims(store, clock).settle(dead, "submitted", {"job_name": "late"}, overwrite=True)
+    assert store.get(KEY).data["job_name"] == "late"
+
+
+def test_a_settled_claim_is_taken_over_only_when_the_caller_says_so() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    claim = claims(store, clock).take(KEY, {})
+    assert isinstance(claim, Claim)
+    claims(store, clock).settle(claim, "submitted", {"job_name": "failed-job"})
+    ended = claims(store, clock, may_take_over=lambda doc: doc.data["job_name"] == "failed-job")
+    assert isinstance(ended.take(KEY, {}), Claim)
+
+
+def test_a_release_lets_the_next_caller_claim_and_never_deletes_a_claim_taken_over() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    claim = claims(store, clock).take(KEY, {})
+    assert isinstance(claim, Claim)
+    claims(store, clock).release(claim)
+    again = claims(store, clock).take(KEY, {})
+    assert isinstance(again, Claim)
+    claims(store, clock).release(claim)  # an old ETag: not this caller's to delete
+    assert store.get(KEY) is not None
+
+
+def test_a_claim_document_is_plain_json() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    claim = claims(store, clock).take(KEY, {"n": 1})
+    assert isinstance(claim, Claim)
+    assert json.loads(json.dumps(dict(claim.data))) == dict(claim.data)
+    assert set(claim.data) == {"n", "status", "claimed_at", "token"}
