@@ -91,11 +91,11 @@ class SubmissionClaims:
         self._may_take_over = may_take_over
 
     def current(self, key: str) -> Document | None:
-        return self._store.get(key)
+        return _in_current_fields(self._store.get(key))
 
     def inspect(self, key: str) -> Vacancy | Document:
         """A :class:`Vacancy` when ``key`` may be claimed, else the claim document of its holder."""
-        doc = self._store.get(key)
+        doc = self.current(key)
         if doc is None:
             return Vacancy()
         return Vacancy(doc.etag) if self._vacant(doc) else doc
@@ -177,3 +177,19 @@ class SubmissionClaims:
             {k: v for k, v in doc.data.items() if k not in _FIELDS},
         )
         return True
+
+
+# Claims written before the fields were one vocabulary: retraining's said ``state``, drift's ``submitted_at``.
+_EARLIER_NAMES: Final = {"state": "status", "submitted_at": "settled_at"}
+
+
+def _in_current_fields(doc: Document | None) -> Document | None:
+    """``doc`` with earlier field names read as today's, so a claim stored before stays a claim: one still
+    ``submitting`` is taken over when stale, a settled one answers with its job."""
+    if doc is None or not any(old in doc.data and new not in doc.data for old, new in _EARLIER_NAMES.items()):
+        return doc
+    data = dict(doc.data)
+    for old, new in _EARLIER_NAMES.items():
+        if old in data and new not in data:
+            data[new] = data.pop(old)
+    return Document(doc.key, data, doc.etag)

@@ -98,3 +98,18 @@ def test_a_claim_document_is_plain_json() -> None:
     assert isinstance(claim, Claim)
     assert json.loads(json.dumps(dict(claim.data))) == dict(claim.data)
     assert set(claim.data) == {"n", "status", "claimed_at", "token"}
+
+
+def test_a_claim_stored_with_the_earlier_field_names_is_still_a_claim() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    settled = {"state": "submitted", "job_name": "job-1", "submitted_at": "2026-11-24T11:00:00+00:00"}
+    store.create(KEY, settled)
+    found = claims(store, clock).take(KEY, {})
+    assert isinstance(found, Document)
+    assert (found.data["status"], found.data["settled_at"], found.data["job_name"]) == (
+        "submitted",
+        "2026-11-24T11:00:00+00:00",
+        "job-1",
+    )
+    store.put(KEY, {"state": SUBMITTING, "claimed_at": (clock.now - STALE_AFTER).isoformat()})
+    assert isinstance(claims(store, clock).take(KEY, {}), Claim)  # stale: taken over like any other
