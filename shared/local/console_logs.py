@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import IO
 
 from ml_assets.src.contracts.console_log import MARKER, SERVICE_PREFIX, format_time
+from ml_assets.src.contracts.export_layout import hours_between
 from shared.ports import LogQueryResult, LogRow, LogVolume
-from shared.services.export_layout import hours_between
 from shared.settings import Settings
 
 _TIME_WIDTH = len("2026-11-24T10:00:00.123456Z")

@@ -7,7 +7,7 @@
   ``ml_assets/src/training/register.py``): ``training_data_name`` + ``training_data_version``, else
   ``training_data`` (``name:version``, ``name@latest`` or a path/URI);
 - **exported data** (:func:`partition_blobs`): the blobs under ``<EXPORT_PREFIX>/model=<m>/version=<v>/``
-  (:mod:`shared.services.export_layout`) whose ``hour=`` partition overlaps the window;
+  (:mod:`ml_assets.src.contracts.export_layout`) whose ``hour=`` partition overlaps the window;
 - **request** (:func:`drift_job_request`): ``ml_assets/pipelines/data_drift.yml`` with its inputs overridden.
 
 Whether a job is submitted at all is :mod:`shared.services.drift`'s decision. Plain Python: no Azure SDK import.
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from ml_assets.src.contracts.export_layout import parse_blob_path
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import AssetInput, BlobWriter, ModelInfo, PipelineJobRequest
-from shared.services.export_layout import parse_blob_path
 from shared.services.timestamps import iso_z
 from shared.settings import Settings
 

@@ -3,7 +3,7 @@ what went to quarantine.
 
 Paths are derived from the window, so a re-run of a window overwrites its files:
 ``<EXPORT_PREFIX>/model=<m>/version=<v>/date=<d>/hour=<h>/part-<start>-<end>.parquet`` (the partition of each
-request's scoring time, :mod:`shared.services.export_layout`) and
+request's scoring time, :mod:`ml_assets.src.contracts.export_layout`) and
 ``<EXPORT_QUARANTINE_PREFIX>/date=<d>/hour=<h>/part-<start>-<end>.jsonl`` (the window's start). Files are
 rendered when written (Parquet encoding runs on the export's writer thread); what a window no longer needs
 is released as soon as it is converted, to bound the memory one window takes.
@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from ml_assets.src.contracts.console_log import Request
+from ml_assets.src.contracts.export_layout import Partition, partition_of
 from shared.services.export_batch import WindowBatch
-from shared.services.export_layout import Partition, partition_of
 from shared.services.export_windows import Window
 
 log = logging.getLogger(__name__)

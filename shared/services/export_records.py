@@ -17,9 +17,8 @@ column                type                       from the console line
 ``prediction``        float64                    ``predictions``
 ====================  =========================  ==========================================================
 
-``model_name``/``model_version`` are named so because the folder layout already carries the Hive
-partition keys ``model=``/``version=`` (plus ``date=``/``hour=``): a file column with the same name as a
-partition key makes pyarrow and pandas refuse to read the folder ("Unable to merge").
+The column names and why ``model_name``/``model_version`` are not ``model``/``version`` are the contract's
+(:mod:`ml_assets.src.contracts.export_layout`), which the drift component reads with.
 
 Conversion is column-wise: the rows of all requests are transposed once and each column becomes one Arrow
 array after a type check over the whole column (``set(map(type, column))``). Only when a column fails is
@@ -44,6 +43,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml_assets.src.contracts.console_log import Request
+from ml_assets.src.contracts.export_layout import (
+    DEPLOYMENT,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION,
+    RECORD_INDEX,
+    REQUEST_ID,
+    TIME,
+)
 from ml_assets.src.contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -57,14 +65,14 @@ def _feature_type(name: str) -> pa.DataType:
 
 SCHEMA: pa.Schema = pa.schema(
     [
-        pa.field("request_id", pa.string(), nullable=False),
-        pa.field("record_index", pa.int32(), nullable=False),
-        pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("deployment", pa.string(), nullable=False),
-        pa.field("model_name", pa.string(), nullable=False),
-        pa.field("model_version", pa.string(), nullable=False),
+        pa.field(REQUEST_ID, pa.string(), nullable=False),
+        pa.field(RECORD_INDEX, pa.int32(), nullable=False),
+        pa.field(TIME, pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field(DEPLOYMENT, pa.string(), nullable=False),
+        pa.field(MODEL_NAME, pa.string(), nullable=False),
+        pa.field(MODEL_VERSION, pa.string(), nullable=False),
         *(pa.field(name, _feature_type(name), nullable=False) for name in FEATURES),
-        pa.field("prediction", pa.float64(), nullable=False),
+        pa.field(PREDICTION, pa.float64(), nullable=False),
     ],
     metadata={"mlops.export.schema": "1"},
 )
@@ -174,7 +182,7 @@ def _build(
     del flat
     prediction = _float_column(list(chain.from_iterable(r.predictions for r in picked)))
     if prediction is None:
-        return "prediction"
+        return PREDICTION
     arrays.append(prediction)
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from shared.services.export_layout import Partition, hours_between, parse_blob_path, partition_of
+from ml_assets.src.contracts.export_layout import Partition, hours_between, parse_blob_path, partition_of
 
 
 def test_partition_path_is_hive_style() -> None:

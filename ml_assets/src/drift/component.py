@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..contracts import drift_telemetry as telemetry
+from ..contracts.export_layout import PREDICTION
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
 from .column_counts import CATEGORICAL, NUMERICAL, DriftInputError, summarize_columns
-from .feature_tables import PREDICTION, SchemaError
+from .feature_tables import SchemaError
 from .reference import load_reference
 from .stattests import STATTESTS
 from .target_files import Selection, Window, parse_time, select_target_files

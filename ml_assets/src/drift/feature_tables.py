@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from ..contracts.export_layout import PREDICTION, TIME
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-PREDICTION: Final = "prediction"
-TIME: Final = "time"
 DATA_SUFFIXES: Final = (".csv", ".parquet", ".pq")
 
 

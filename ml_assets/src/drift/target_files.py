@@ -1,6 +1,6 @@
 """Which exported files a drift run reads: the time window, the partition folders, and the file selection.
 
-``target_data`` is a folder of exported Parquet in the export layout (``shared/services/export_layout.py``):
+``target_data`` is a folder of exported Parquet in the export layout (:mod:`..contracts.export_layout`):
 ``[<prefix>/][model=<name>/version=<v>/]date=YYYY-MM-DD/hour=HH/*.parquet``. The function app passes the
 ``model=<name>/version=<v>`` folder and the window; this module keeps the files whose ``model``/``version``
 partition (when present) match and whose ``date``/``hour`` partition overlaps ``[window_start, window_end)``.
@@ -10,14 +10,12 @@ The rows of those files whose ``time`` lies in the window are kept when they are
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..contracts.export_layout import hour_start, partition_keys
 from .feature_tables import SchemaError, data_files
-
-_PARTITION = re.compile(r"^(model|version|date|hour)=(.+)$")
 
 
 @dataclass(frozen=True)
@@ -53,37 +51,25 @@ class Selection:
     unpartitioned: int = 0
 
 
-def partitions_of(relative: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in relative.parts[:-1]:
-        match = _PARTITION.match(part)
-        if match:
-            out[match[1]] = match[2]
-    return out
-
-
 def select_target_files(root: Path, model_name: str, model_version: str, window: Window) -> Selection:
     """The Parquet files of ``root`` for this model version whose hour partition overlaps the window."""
     selection = Selection()
     base = root if root.is_dir() else root.parent
     for file in data_files(root, (".parquet", ".pq")):
-        parts = partitions_of(file.relative_to(base))
+        parts = partition_keys(file.relative_to(base).parts[:-1])
         if ("model" in parts and parts["model"] != model_name) or (
             "version" in parts and parts["version"] != str(model_version)
         ):
             selection.skipped_other_model += 1
             continue
-        if "date" in parts and "hour" in parts:
-            try:
-                hour_start = datetime.fromisoformat(parts["date"]).replace(hour=int(parts["hour"]), tzinfo=UTC)
-            except ValueError:
-                raise SchemaError(
-                    "hour", f"partition folder {parts} is not date=YYYY-MM-DD/hour=HH", str(file)
-                ) from None
-            if not window.overlaps_hour(hour_start):
-                selection.skipped_outside_window += 1
-                continue
-        else:
+        try:
+            start = hour_start(parts)
+        except ValueError:
+            raise SchemaError("hour", f"partition folder {parts} is not date=YYYY-MM-DD/hour=HH", str(file)) from None
+        if start is None:
             selection.unpartitioned += 1
+        elif not window.overlaps_hour(start):
+            selection.skipped_outside_window += 1
+            continue
         selection.files.append(file)
     return selection

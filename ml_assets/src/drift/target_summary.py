@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..contracts.export_layout import PREDICTION, TIME
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
 from .column_counts import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
-from .feature_tables import PREDICTION, TIME, concat_tables, normalize_types, read_parquet_features
+from .feature_tables import concat_tables, normalize_types, read_parquet_features
 from .target_files import Window
 
 if TYPE_CHECKING:
