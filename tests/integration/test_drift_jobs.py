@@ -124,23 +124,6 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-# --- bindings ------------------------------------------------------------------------------------
-
-
-def test_the_functions_are_bound_as_the_issue_says():
-    timer = json.loads(drift.submit_drift_job.build().get_function_json())["bindings"][0]
-    assert (timer["type"], timer["schedule"]) == ("timerTrigger", "%DRIFT_SCHEDULE%")
-    retry = drift.submit_drift_job.build().get_setting("retry_policy").get_dict_repr()
-    assert (retry["strategy"], retry["max_retry_count"]) == ("exponential_backoff", "3")  # transient failures
-    http = json.loads(drift.submit_drift_job_http.build().get_function_json())["bindings"][0]
-    assert (http["type"], http["route"], http["methods"], http["authLevel"]) == (
-        "httpTrigger",
-        "drift/jobs",
-        ["POST"],
-        "FUNCTION",
-    )
-
-
 # --- the job object ------------------------------------------------------------------------------
 
 

@@ -10,8 +10,6 @@ import copy
 import json
 import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +31,6 @@ from shared.services.retraining_cooldown import cooldown_key
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import retraining, status
-from tests.conftest import PROJECT_ROOT
 from tests.unit.test_alert_payload import alert_bodies, alert_id, log_search_alert, metric_alert
 
 
@@ -101,29 +98,6 @@ def decisions(app_context: AppContext) -> list[dict[str, Any]]:
 
 def decision_kinds(app_context: AppContext) -> list[str]:
     return sorted(d["decision"] for d in decisions(app_context))
-
-
-# --- the function's binding ----------------------------------------------------------------------
-
-
-def test_the_function_is_an_http_post_on_alerts_retrain_with_function_auth() -> None:
-    fn = retraining.retrain_on_alert.build()
-    trigger = next(b for b in json.loads(fn.get_function_json())["bindings"] if b["type"] == "httpTrigger")
-
-    assert fn.get_function_name() == "retrain_on_alert"
-    assert trigger["route"] == "alerts/retrain"
-    assert trigger["methods"] == ["POST"]
-    assert trigger["authLevel"] == "FUNCTION"
-
-
-def test_the_function_app_registers_it() -> None:
-    # In a fresh interpreter: the app's get_functions() may be called only once per process.
-    code = "import function_app; print(*(f.get_function_name() for f in function_app.app.get_functions()))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=120
-    )
-
-    assert "retrain_on_alert" in result.stdout.split()
 
 
 # --- realistic alerts ----------------------------------------------------------------------------
