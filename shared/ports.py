@@ -58,7 +58,8 @@ class Document:
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Small JSON documents with optimistic concurrency, leases and idempotency claims."""
+    """Small JSON documents with optimistic concurrency (ETags) and leases. Idempotency claims are documents
+    created if absent (``shared/services/submission_claim.py``)."""
 
     def get(self, key: str) -> Document | None: ...
 
@@ -83,12 +84,6 @@ class StateStore(Protocol):
     def lock(self, name: str, *, wait_seconds: float = 0.0) -> AbstractContextManager[None]:
         """Exclusive lock across instances; raises LockHeldError if not acquired within ``wait_seconds``."""
         ...
-
-    def claim(self, key: str, data: Mapping[str, Any] | None = None) -> bool:
-        """True exactly once per key across processes (until released)."""
-        ...
-
-    def release_claim(self, key: str) -> None: ...
 
 
 # --- blob data (exported inference data, quarantine) ---------------------------------------------

@@ -370,13 +370,6 @@ def get_settings() -> Settings:
     return _settings
 
 
-def reset_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Replace the process-wide settings (tests, local mode)."""
-    global _settings
-    _settings = Settings(env)
-    return _settings
-
-
 def settings_table() -> str:
     """The README's settings table (``python -m shared.settings`` prints it; a test keeps them equal)."""
     rows = ["| setting | default | description |", "| --- | --- | --- |"]

@@ -158,15 +158,6 @@ def probability(raw: str) -> float:
     return value
 
 
-def boolean(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise InvalidValue("not a boolean")
-
-
 def guid(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))

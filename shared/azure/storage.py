@@ -83,7 +83,7 @@ class BlobStateStore:
 
     Documents are JSON blobs at their key. ``create`` writes with ``If-None-Match: *``, ``replace``
     with ``If-Match: <etag>``. Locks are blob leases on ``locks/<name>`` renewed by a background
-    thread while held. Claims are blobs under ``claims/`` created if absent.
+    thread while held.
     """
 
     LEASE_SECONDS = 30
@@ -208,17 +208,6 @@ class BlobStateStore:
                 lease.release()
             except AzureError as exc:  # it expires on its own within LEASE_SECONDS
                 log.warning("lock %s: lease release failed: %s", name, exc)
-
-    # idempotency claims
-    def claim(self, key: str, data: Mapping[str, Any] | None = None) -> bool:
-        try:
-            self.create(f"claims/{key}", {"claimed_at": time.time(), **(data or {})})
-        except ConflictError:
-            return False
-        return True
-
-    def release_claim(self, key: str) -> None:
-        self.delete(f"claims/{key}")
 
 
 class BlobDataWriter:

@@ -153,9 +153,6 @@ class LocalJobPlatform:
             record = self._mark_gone(name)
         return record
 
-    def log_path(self, name: str) -> Path:
-        return Path(self.records.read(name)["log"])
-
     def wait(self, name: str, timeout: float, poll: float = 0.5) -> JobInfo:
         """Poll until the job is finished; TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout

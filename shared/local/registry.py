@@ -53,9 +53,6 @@ class LocalRegistry:
     def root(self) -> Path:
         return self.store.root
 
-    def add_hook(self, hook: RegisterHook) -> None:
-        self.store.on_register.append(hook)
-
     def register(
         self, name: str, model_dir: str | Path, *, tags: Mapping[str, Any] | None = None, description: str = ""
     ) -> ModelInfo:
@@ -75,9 +72,6 @@ class LocalRegistry:
     def latest_model(self, name: str) -> ModelInfo | None:
         latest = self.store.latest(name)
         return to_model_info(latest) if latest is not None else None
-
-    def list_models(self, name: str) -> list[ModelInfo]:
-        return [to_model_info(m) for m in self.store.versions(name)]
 
     def share_to_registry(self, name: str, version: str, registry: str) -> str:
         raise PlatformError("the local mode has no Azure ML registry to share models into (unset AML_REGISTRY_NAME)")

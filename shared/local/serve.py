@@ -161,11 +161,6 @@ class ScoringServer:
             time.sleep(0.25)
         raise ServeError(f"azmlinfsrv did not become ready within {timeout:.0f}s:\n{self.tail()}")
 
-    @property
-    def loaded(self) -> bool:
-        """score.py's init() finished (the model is in memory)."""
-        return self._loaded.is_set()
-
     def _ready(self) -> bool:
         # The liveness route answers before init() finishes in a worker: wait for the model to be loaded.
         if not self._loaded.is_set():

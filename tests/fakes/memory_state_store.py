@@ -1,4 +1,4 @@
-"""An in-memory :class:`shared.ports.StateStore` with the Blob store's ETag, lock and claim semantics."""
+"""An in-memory :class:`shared.ports.StateStore` with the Blob store's ETag and lock semantics."""
 
 from __future__ import annotations
 
@@ -84,13 +84,3 @@ class MemoryStateStore:
         finally:
             with self._mutex:
                 self._locks.discard(name)
-
-    def claim(self, key: str, data: Mapping[str, Any] | None = None) -> bool:
-        try:
-            self.create(f"claims/{key}", dict(data or {}))
-        except ConflictError:
-            return False
-        return True
-
-    def release_claim(self, key: str) -> None:
-        self.delete(f"claims/{key}")

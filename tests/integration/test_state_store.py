@@ -1,4 +1,4 @@
-"""The Blob state store on Azurite: ETag conditions, leases, and claims across threads and processes."""
+"""The Blob state store on Azurite: ETag conditions, leases, and submission claims across threads and processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared.azure.storage import BlobStateStore
-from shared.ports import ConflictError, LockHeldError
+from shared.ports import ConflictError, Document, LockHeldError
+from shared.services.submission_claim import Claim, SubmissionClaims
 from shared.settings import Settings
 
 
@@ -125,18 +126,20 @@ def test_lock_is_renewed_while_held(store: BlobStateStore, monkeypatch: pytest.M
             pass
 
 
-def test_claim_is_true_once_and_release_allows_reclaim(store: BlobStateStore) -> None:
-    assert store.claim("alert-1", {"job": "j1"})
-    assert not store.claim("alert-1")
-    assert store.get("claims/alert-1").data["job"] == "j1"  # type: ignore[union-attr]
-    store.release_claim("alert-1")
-    assert store.claim("alert-1")
+def test_a_submission_claim_is_held_once_and_release_allows_reclaim(store: BlobStateStore) -> None:
+    claims = SubmissionClaims(store, label="test")
+    first = claims.take("claims/alert-1", {"job": "j1"})
+    assert isinstance(first, Claim)
+    again = claims.take("claims/alert-1", {"job": "j2"})
+    assert isinstance(again, Document) and again.data["job"] == "j1"
+    claims.release(first)
+    assert isinstance(claims.take("claims/alert-1", {}), Claim)
 
 
 def _claim_in_process(env: dict[str, str], key: str, n: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    store = BlobStateStore.from_settings(Settings(env))
+    claims = SubmissionClaims(BlobStateStore.from_settings(Settings(env)), label="test")
     with ThreadPoolExecutor(n) as pool:
-        results = list(pool.map(lambda _: store.claim(key), range(n)))
+        results = list(pool.map(lambda _: isinstance(claims.take(key, {}), Claim), range(n)))
     out.put(sum(results))
 
 

@@ -15,7 +15,6 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +50,6 @@ def compute_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: floa
         "recall": round(float(recall_score(y_true, predicted, zero_division=0)), 6),
         "accuracy": round(float(accuracy_score(y_true, predicted)), 6),
     }
-
-
-@dataclass(frozen=True)
-class Champion:
-    version: str
-    path: Path
 
 
 def decide(

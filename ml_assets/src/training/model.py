@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -234,8 +234,3 @@ def load_model(path: str | Path) -> Any:
 
 def predict_default_probability(model: Any, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict_proba(frame.loc[:, list(FEATURES)])[:, 1], dtype=np.float64)
-
-
-def frame_from_records(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Records (already validated) → DataFrame with the curated columns in order."""
-    return pd.DataFrame.from_records(records, columns=list(FEATURES))
