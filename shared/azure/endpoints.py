@@ -23,7 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.azure.ml_client import LazyMLClient, exception_chain, first_line, make_ml_client
+from shared.azure.ml_client import (
+    TRANSIENT_ENDPOINT_STATUS,
+    TRANSIENT_INVOKE_STATUS,
+    LazyMLClient,
+    make_ml_client,
+    translate_ml_error,
+)
 from shared.platform_rules import check_traffic_shares, is_valid_deployment_name, live
 from shared.ports import (
     DeploymentSpec,
@@ -31,7 +37,6 @@ from shared.ports import (
     EndpointState,
     NotFoundError,
     PlatformError,
-    TransientError,
 )
 from shared.settings import Settings
 
@@ -43,39 +48,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "deployment.yml"
 ENDPOINT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "endpoint.yml"
 
-_TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_TRANSIENT_INVOKE_STATUS = frozenset({408, 429, 502, 503, 504})
-
 
 def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = False) -> PlatformError:
-    """Map an ``azure-ai-ml`` / azure-core / azure-identity error to the port's error types."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceExistsError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    transient = _TRANSIENT_INVOKE_STATUS if invoking else _TRANSIENT_STATUS
-    for cause in exception_chain(exc):
-        if isinstance(cause, PlatformError):
-            return cause
-        if isinstance(cause, ClientAuthenticationError):
-            return TransientError(f"{what}: could not get or use a credential ({first_line(cause)})")
-        if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
-            return TransientError(f"{what}: {type(cause).__name__}: {first_line(cause)}")
-        if isinstance(cause, ResourceNotFoundError):
-            return NotFoundError(f"{what}: not found ({first_line(cause)})")
-        if isinstance(cause, ResourceExistsError) and not invoking:
-            return TransientError(f"{what}: conflict, another operation is in progress ({first_line(cause)})")
-        if isinstance(cause, HttpResponseError):
-            status = cause.status_code
-            if status in transient:
-                return TransientError(f"{what}: HTTP {status}: {first_line(cause)}")
-            return PlatformError(f"{what}: HTTP {status}: {first_line(cause)}")
-    return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
+    """:func:`~shared.azure.ml_client.translate_ml_error` with the endpoints' transient statuses: 409 is another
+    operation in progress; when invoking a deployment, 500 is the scoring script failing (the smoke test must
+    fail), not the service."""
+    if invoking:
+        return translate_ml_error(exc, what, transient_status=TRANSIENT_INVOKE_STATUS)
+    return translate_ml_error(exc, what, transient_status=TRANSIENT_ENDPOINT_STATUS, conflict_is_transient=True)
 
 
 def build_deployment(spec: DeploymentSpec, yaml_path: Path = DEPLOYMENT_YAML) -> ManagedOnlineDeployment:

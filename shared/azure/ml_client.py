@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from shared.ports import PlatformError
+from shared.ports import NotFoundError, PlatformError, TransientError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,6 +73,56 @@ class LazyMLClient:
                     raise PlatformError("no MLClient was given and there are no settings to build one")
                 self._client = self._build_client()
             return self._client  # type: ignore[no-any-return]
+
+
+# Statuses a later retry can fix, by operation: management calls (jobs, models, endpoints), where 409 means
+# "another operation on this endpoint is in progress", and invoking a deployment, where 500 is the scoring
+# script failing (the smoke test must fail) rather than the service.
+TRANSIENT_STATUS: Final = frozenset({408, 429, *range(500, 600)})
+TRANSIENT_ENDPOINT_STATUS: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
+TRANSIENT_INVOKE_STATUS: Final = frozenset({408, 429, 502, 503, 504})
+
+
+def translate_ml_error(
+    exc: BaseException,
+    what: str,
+    *,
+    transient_status: frozenset[int] = TRANSIENT_STATUS,
+    conflict_is_transient: bool = False,
+) -> PlatformError:
+    """Map an ``azure-ai-ml`` / azure-core / azure-identity error to the port's error types.
+
+    Transient (retrying later may succeed): a status in ``transient_status``, connection errors and timeouts,
+    a token that cannot be fetched or was refused (``ClientAuthenticationError``), and with
+    ``conflict_is_transient`` a ``ResourceExistsError``. Not found: NotFoundError. Everything else (400 bad
+    request, 403 missing role, client-side validation): PlatformError. ``MlException`` wrappers are
+    classified by the error they wrap.
+    """
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    for cause in exception_chain(exc):
+        if isinstance(cause, PlatformError):
+            return cause
+        if isinstance(cause, ClientAuthenticationError):
+            return TransientError(f"{what}: could not get or use an access token ({first_line(cause)})")
+        if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
+            return TransientError(f"{what}: {type(cause).__name__}: {first_line(cause)}")
+        if isinstance(cause, ResourceNotFoundError):
+            return NotFoundError(f"{what}: not found ({first_line(cause)})")
+        if isinstance(cause, ResourceExistsError) and conflict_is_transient:
+            return TransientError(f"{what}: conflict, another operation is in progress ({first_line(cause)})")
+        if isinstance(cause, HttpResponseError):
+            status = cause.status_code
+            error = TransientError if status in transient_status else PlatformError
+            return error(f"{what}: HTTP {status}: {first_line(cause)}")
+    return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.azure.ml_client import LazyMLClient, exception_chain, first_line, workspace_client
-from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
+from shared.azure.ml_client import LazyMLClient, translate_ml_error, workspace_client
+from shared.ports import AssetInput, JobInfo, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from azure.ai.ml.entities import Job, PipelineJob
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-# Besides 5xx: statuses a retry can fix (the client retries twice, see ml_client.CLIENT_OPTIONS; after that
-# a TransientError becomes a 503 and the action group retries later).
-_TRANSIENT_STATUS = frozenset({408, 429})
 
 
 def build_pipeline_job(request: PipelineJobRequest, base_dir: Path | None = None) -> PipelineJob:
@@ -138,36 +134,3 @@ def job_info(job: Job) -> JobInfo:
         outputs=outputs,
         started_at=created if isinstance(created, datetime) else None,
     )
-
-
-def translate_ml_error(exc: BaseException, what: str) -> PlatformError:
-    """Map an error of ``azure-ai-ml`` / azure-core / azure-identity to the port's error types.
-
-    Transient (retrying later may succeed): HTTP 408, 429, 5xx; connection errors and timeouts; a token
-    that cannot be fetched or was refused (``ClientAuthenticationError``). Not found: NotFoundError.
-    Everything else (400 bad request, 403 missing role, client-side validation): PlatformError.
-    ``MlException`` wrappers are classified by the error they wrap.
-    """
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    for cause in exception_chain(exc):
-        if isinstance(cause, ClientAuthenticationError):
-            return TransientError(f"{what}: could not get or use an access token ({first_line(cause)})")
-        if isinstance(cause, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
-            return TransientError(f"{what}: {type(cause).__name__}: {first_line(cause)}")
-        if isinstance(cause, ResourceNotFoundError):
-            return NotFoundError(f"{what}: not found ({first_line(cause)})")
-        if isinstance(cause, HttpResponseError):
-            status = cause.status_code
-            if status is not None and (status in _TRANSIENT_STATUS or status >= 500):
-                return TransientError(f"{what}: HTTP {status} {cause.reason or ''}: {first_line(cause)}".strip())
-            return PlatformError(f"{what}: HTTP {status}: {first_line(cause)}")
-    if isinstance(exc, PlatformError):
-        return exc
-    return PlatformError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
