@@ -20,7 +20,7 @@ from shared.local.job_inputs import materialise
 from shared.local.job_processes import process_started
 from shared.local.job_records import PLAN_FILE, JobRecords, finish
 from shared.local.pipeline_plan import PipelinePlan
-from shared.local.pipeline_run import StepResult, run_pipeline
+from shared.local.pipeline_run import StepOutcome, run_pipeline
 from shared.ports import PlatformError
 from shared.settings import Settings
 
@@ -52,7 +52,7 @@ def run_job(state_dir: str | Path, name: str) -> int:
         return 0
     print(f"[job] {name} running (pid {me}): {record['pipeline_yaml']}", flush=True)
 
-    def on_step(step: StepResult) -> None:
+    def on_step(step: StepOutcome) -> None:
         def change(doc: dict[str, Any]) -> bool:
             doc.setdefault("steps", {})[step.name] = {
                 "status": step.status,

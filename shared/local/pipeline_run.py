@@ -36,7 +36,7 @@ from shared.local.pipeline_plan import (
 
 
 @dataclass
-class StepResult:
+class StepOutcome:
     name: str
     status: str = "NotStarted"  # NotStarted, Running, Completed, Failed, Skipped
     exit_code: int | None = None
@@ -54,11 +54,11 @@ class StepResult:
 
 
 @dataclass
-class PipelineRunResult:
+class PipelineRunOutcome:
     job_name: str
     status: str  # Completed or Failed
     workdir: Path
-    steps: dict[str, StepResult]
+    steps: dict[str, StepOutcome]
     started_at: str
     ended_at: str
     exit_code: int = 0
@@ -102,8 +102,8 @@ def run_pipeline(
     job_name: str | None = None,
     env: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
-    on_step: Callable[[StepResult], None] | None = None,
-) -> PipelineRunResult:
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> PipelineRunOutcome:
     """Run the pipeline; returns the result (the JSON summary is ``result.summary()``). Raises PipelineError
     before running anything if the YAML or the inputs are invalid. ``on_step`` is called when a step starts
     (status Running) and when it ends (Completed or Failed, with its exit code and duration)."""
@@ -115,7 +115,7 @@ def run_pipeline(
     root = Path(workdir).resolve() / name
     root.mkdir(parents=True, exist_ok=True)
     step_env = _step_environment(plan, name, state_dir, env)
-    results = {s.name: StepResult(s.name) for s in steps}
+    results = {s.name: StepOutcome(s.name) for s in steps}
     produced: dict[str, dict[str, str]] = {}
     started = datetime.now(UTC)
     status, exit_code, error = "Completed", 0, None
@@ -136,7 +136,7 @@ def run_pipeline(
     for result in results.values():
         if result.status == "NotStarted" and status == "Failed":
             result.status = "Skipped"
-    run = PipelineRunResult(
+    run = PipelineRunOutcome(
         job_name=name,
         status=status,
         workdir=root,
@@ -177,9 +177,9 @@ def _run_step(
     *,
     root: Path,
     step_env: Mapping[str, str],
-    result: StepResult,
+    result: StepOutcome,
     out: TextIO,
-    on_step: Callable[[StepResult], None] | None,
+    on_step: Callable[[StepOutcome], None] | None,
 ) -> int:
     """Run one step's command with its inputs ``values``, filling in ``result``; returns its exit code."""
     output_paths = {}

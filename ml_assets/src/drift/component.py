@@ -25,14 +25,12 @@ Exit codes: 0 done or skipped, 2 bad input (schema, arguments, no reference), 3 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -41,6 +39,7 @@ from ..contracts.export_layout import PREDICTION
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
 from .column_counts import CATEGORICAL, NUMERICAL, DriftInputError, summarize_columns
 from .feature_tables import SchemaError
+from .metrics_file import RunStatus, metrics_document, run_identity, write_metrics
 from .reference import load_reference
 from .stattests import STATTESTS
 from .target_files import Selection, Window, parse_time, select_target_files
@@ -54,7 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("drift")
 
-METRICS_FILE: Final = "metrics.json"
 DEFAULT_MIN_ROWS: Final = 100
 EXIT_OK: Final = 0
 EXIT_BAD_INPUT: Final = 2
@@ -135,27 +133,9 @@ def _telemetry_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def _write_json(folder: Path, data: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / METRICS_FILE
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
-    return path
-
-
-def _base(args: argparse.Namespace, window: Window) -> dict[str, Any]:
-    return {
-        "model_name": args.model_name,
-        "model_version": str(args.model_version),
-        "window_start": window.start.isoformat() if window.start else None,
-        "window_end": window.end.isoformat() if window.end else None,
-        "run_id": os.environ.get("AZUREML_RUN_ID") or os.environ.get("MLOPS_RUN_ID") or "",
-        "computed_at": datetime.now(UTC).isoformat(),
-    }
-
-
 def _fail(args: argparse.Namespace, window: Window, message: str, **extra: Any) -> int:
     log.error("%s", message)
-    _write_json(args.metrics, {**_base(args, window), "status": "failed", "error": message, **extra})
+    write_metrics(args.metrics, {**run_identity(args, window), "status": RunStatus.FAILED, "error": message, **extra})
     from .report import write_placeholder
 
     write_placeholder(args.report, "Drift run failed", [message])
@@ -164,9 +144,15 @@ def _fail(args: argparse.Namespace, window: Window, message: str, **extra: Any) 
 
 def _skip(args: argparse.Namespace, window: Window, reason: str, rows: int) -> int:
     log.warning("skipped, no metrics sent: %s", reason)
-    _write_json(
+    write_metrics(
         args.metrics,
-        {**_base(args, window), "status": "skipped", "reason": reason, "current_rows": rows, "min_rows": args.min_rows},
+        {
+            **run_identity(args, window),
+            "status": RunStatus.SKIPPED,
+            "reason": reason,
+            "current_rows": rows,
+            "min_rows": args.min_rows,
+        },
     )
     from .report import write_placeholder
 
@@ -176,7 +162,7 @@ def _skip(args: argparse.Namespace, window: Window, reason: str, rows: int) -> i
 
 def _run_context(args: argparse.Namespace, window: Window) -> dict[str, str]:
     """The run id and window that are set, as telemetry context."""
-    base = _base(args, window)
+    base = run_identity(args, window)
     return {k: str(base[k]) for k in ("run_id", "window_start", "window_end") if base[k]}
 
 
@@ -278,35 +264,6 @@ def compute_verdicts(args: argparse.Namespace, inputs: RunInputs) -> Verdicts:
     return Verdicts(result, prediction, prediction_note)
 
 
-def metrics_document(
-    args: argparse.Namespace, window: Window, inputs: RunInputs, verdicts: Verdicts, timings: dict[str, float]
-) -> dict[str, Any]:
-    """Step 4a: the content of ``metrics.json`` for a completed run."""
-    result, prediction = verdicts.result, verdicts.prediction
-    return {
-        **_base(args, window),
-        "status": "completed",
-        "reference_rows": inputs.reference.num_rows,
-        "current_rows": inputs.target.rows,
-        "files": len(inputs.selection.files),
-        "settings": {
-            "stattest": args.stattest,
-            "threshold": args.threshold,
-            "drift_share": args.drift_share,
-            "min_rows": args.min_rows,
-        },
-        "n_features": result.n_features,
-        "n_drifted_features": result.n_drifted,
-        "share_drifted_features": result.share_drifted,
-        "dataset_drift": result.dataset_drift,
-        "drifted_features": result.drifted_columns,
-        "features": [c.as_dict() for c in result.columns],
-        "prediction_drift": prediction.as_dict() if prediction else None,
-        "prediction_note": verdicts.prediction_note,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-
-
 def send_telemetry(args: argparse.Namespace, window: Window, verdicts: Verdicts, metrics: dict[str, Any]) -> int:
     """Step 4b: deliver the telemetry; ``metrics`` records where it went or why it did not. The exit code."""
     try:
@@ -377,14 +334,14 @@ def main(args: argparse.Namespace) -> int:
     timings["drift_s"] = time.perf_counter() - started
 
     metrics = metrics_document(args, window, inputs, verdicts, timings)
-    _write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     exit_code = send_telemetry(args, window, verdicts, metrics)
     timings["telemetry_s"] = time.perf_counter() - started
 
     write_html_report(args, inputs, verdicts, metrics)
     timings["total_s"] = time.perf_counter() - started
     metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    _write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     log.info("done in %.1f s (verdicts after %.1f s)", timings["total_s"], timings["drift_s"])
     return exit_code
 
