@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ml_assets.src.contracts.export_layout import parse_blob_path
+from ml_assets.src.contracts.export_layout import hour_overlaps, parse_blob_path
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import AssetInput, BlobWriter, ModelInfo, PipelineJobRequest
@@ -132,7 +132,7 @@ def partition_blobs(export: BlobWriter, export_prefix: str, target: DriftTarget)
         _, partition, _ = parsed
         if partition.model != model or partition.version != version:
             continue
-        if partition.start + timedelta(hours=1) > target.start and partition.start < target.end:
+        if hour_overlaps(partition.start, target.start, target.end):
             selected.append(name)
     return sorted(selected)
 

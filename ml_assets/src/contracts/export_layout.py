@@ -86,6 +86,12 @@ def hour_start(keys: dict[str, str]) -> datetime | None:
     return datetime.fromisoformat(keys["date"]).replace(hour=int(keys["hour"]), tzinfo=UTC)
 
 
+def hour_overlaps(hour: datetime, start: datetime | None, end: datetime | None) -> bool:
+    """Whether the partition of the hour starting at ``hour`` holds data of ``[start, end)`` (None: unbounded):
+    the one rule by which the drift submission picks blobs and the drift component picks files."""
+    return (start is None or hour + timedelta(hours=1) > start) and (end is None or hour < end)
+
+
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
     """The UTC hour starts that ``[start, end)`` touches (none for an empty range)."""
     if start >= end:

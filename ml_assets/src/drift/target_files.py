@@ -11,10 +11,10 @@ The rows of those files whose ``time`` lies in the window are kept when they are
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ..contracts.export_layout import hour_start, partition_keys
+from ..contracts.export_layout import hour_overlaps, hour_start, partition_keys
 from .feature_tables import SchemaError, data_files
 
 
@@ -22,10 +22,6 @@ from .feature_tables import SchemaError, data_files
 class Window:
     start: datetime | None = None
     end: datetime | None = None
-
-    def overlaps_hour(self, hour_start: datetime) -> bool:
-        hour_end = hour_start + timedelta(hours=1)
-        return (self.start is None or hour_end > self.start) and (self.end is None or hour_start < self.end)
 
     @property
     def bounded(self) -> bool:
@@ -68,7 +64,7 @@ def select_target_files(root: Path, model_name: str, model_version: str, window:
             raise SchemaError("hour", f"partition folder {parts} is not date=YYYY-MM-DD/hour=HH", str(file)) from None
         if start is None:
             selection.unpartitioned += 1
-        elif not window.overlaps_hour(start):
+        elif not hour_overlaps(start, window.start, window.end):
             selection.skipped_outside_window += 1
             continue
         selection.files.append(file)
