@@ -135,6 +135,7 @@ class PipelineJobRequest:
     display_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     compute: str | None = None
+    name: str | None = None  # the job's name (platform_rules.check_job_name); None: the platform picks one
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,12 @@ class JobInfo:
 
 class JobPlatform(Protocol):
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
-        """Submit and return the job name without waiting for it."""
+        """Submit and return the job name without waiting for it.
+
+        Idempotent on ``request.name``: when a job of that name exists, its name is returned and nothing is
+        submitted, so a caller that lost the answer can ask again. TransientError: the job may or may not
+        exist (ask again with the same name); any other PlatformError: the platform refused, no job exists.
+        """
         ...
 
     def get_job(self, name: str) -> JobInfo: ...

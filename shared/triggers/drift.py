@@ -14,6 +14,9 @@ Both call :class:`shared.services.drift.DriftService`. HTTP status codes:
 | the platform refused the job | 502 |
 | a setting missing or malformed | 500 naming the setting |
 
+A 503 after the job may have been created (the platform's answer was lost) is safe to retry: the retry submits
+again under the same job name and answers with that job (``shared/services/submission_claim.py``).
+
 The timer logs one line per run with the decision. A transient failure is raised so the host retries the
 run (retry policy below) instead of skipping a day.
 """
@@ -66,7 +69,7 @@ def submit_drift_job(timer: func.TimerRequest) -> None:
         log.error("submit_drift_job: configuration error, nothing submitted: %s", exc)
         return
     except TransientError as exc:
-        log.warning("submit_drift_job: temporarily unavailable, nothing submitted (the host retries): %s", exc)
+        log.warning("submit_drift_job: temporarily unavailable (the host retries; never a second job): %s", exc)
         raise
     except PlatformError as exc:
         log.error("submit_drift_job: the ML platform refused the drift job: %s", exc)
@@ -95,7 +98,7 @@ def submit_drift_job_http(req: func.HttpRequest) -> func.HttpResponse:
         log.error("submit_drift_job_http: configuration error: %s", exc)
         return error_response(500, str(exc), setting=exc.name)
     except TransientError as exc:
-        body = {"error": f"temporarily unavailable, nothing was submitted; retry later: {exc}"}
+        body = {"error": f"temporarily unavailable; retry later (a retry never submits a second job): {exc}"}
         return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     except PlatformError as exc:
         return error_response(502, f"the ML platform refused the drift job: {exc}")

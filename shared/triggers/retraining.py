@@ -12,6 +12,9 @@ Status codes are chosen for the action group, which retries 408/429/503/504 only
 | transient platform or state-store failure | 503 with Retry-After (the action group retries) |
 | the platform refused the job (missing compute, forbidden, …) | 502 |
 | a setting missing or malformed | 500 naming the setting |
+
+A 503 after the job may have been created (the platform's answer was lost) is safe to retry: the retry submits
+again under the same job name and answers with that job (``shared/services/submission_claim.py``).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def retrain_on_alert(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(500, str(exc), setting=exc.name, alert_id=alert.alert_id)
     except TransientError as exc:
         body = {
-            "error": f"temporarily unavailable, nothing was submitted; retry later: {exc}",
+            "error": f"temporarily unavailable; retry later (a retry never submits a second job): {exc}",
             "alert_id": alert.alert_id,
         }
         return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
