@@ -1,4 +1,4 @@
-"""Azure ML's rules for online endpoints, deployments, traffic and model references, as pure functions.
+"""Azure ML's rules for online endpoints, deployments, traffic, model references and job names, as pure functions.
 
 One definition for every implementation of :class:`shared.ports.EndpointPlatform` and for the services that
 plan what to ask of it: the Azure platform checks traffic before sending it (a call Azure would refuse fails
@@ -13,7 +13,10 @@ like the service's HTTP 400.
 - endpoint and deployment names: 3-32 characters, letters, digits and '-', starting with a letter, not
   ending with '-';
 - model references: ``azureml:<name>:<version>`` in a workspace, ``azureml://registries/<registry>/models/
-  <name>/versions/<version>`` in a registry.
+  <name>/versions/<version>`` in a registry;
+- job names: unique in the workspace (the only published rule); the names the app chooses keep to what every
+  job name the service generates or accepts has in common: letters, digits, '_' and '-', starting with a
+  letter, at most 255 characters. They are lower case, since Azure resource names compare case-insensitively.
 
 Plain Python, no Azure SDK.
 """
@@ -51,6 +54,34 @@ def check_endpoint_name(name: str) -> None:
     """Endpoint names follow the same pattern as deployment names (azure.ai.ml validates both alike)."""
     if not is_valid_deployment_name(name):
         raise PlatformError(f"HTTP 400: invalid endpoint name {name!r}")
+
+
+# --- job names -----------------------------------------------------------------------------------
+
+_JOB_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+JOB_NAME_MAX = 255
+
+
+def check_job_name(name: str) -> None:
+    if len(name) > JOB_NAME_MAX or not _JOB_NAME.fullmatch(name):
+        raise PlatformError(
+            f"HTTP 400: invalid job name {name!r}: lower-case letters, digits, '_' and '-', starting with a letter, "
+            f"at most {JOB_NAME_MAX} characters"
+        )
+
+
+def job_name(prefix: str, token: str) -> str:
+    """A valid job name ``<prefix>-<token>``: ``prefix`` (an experiment name, say) in lower case, other
+    characters as '-', cut so the whole stays within :data:`JOB_NAME_MAX`; ``token`` keeps its letters and digits.
+    The same arguments give the same name."""
+    suffix = re.sub(r"[^a-z0-9]", "", token.lower())
+    if not suffix:
+        raise PlatformError(f"a job name needs a token of letters or digits, got {token!r}")
+    head = re.sub(r"[^a-z0-9_-]+", "-", prefix.lower()).strip("-_")
+    head = re.sub(r"^[^a-z]+", "", head) or "job"
+    name = f"{head[: JOB_NAME_MAX - len(suffix) - 1].rstrip('-_')}-{suffix}"
+    check_job_name(name)
+    return name
 
 
 # --- model references ----------------------------------------------------------------------------

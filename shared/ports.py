@@ -7,6 +7,7 @@ No Azure SDK is imported here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,6 +27,19 @@ class TransientError(PlatformError):
 
 class NotFoundError(PlatformError):
     """The named resource does not exist."""
+
+
+class CorruptDocumentError(PlatformError):
+    """A state document that cannot be read as a JSON object (truncated, hand-edited, not UTF-8, not an object).
+
+    Not transient: reading it again gives the same bytes. Nothing may treat it as absent (that would write a
+    fresh one over it); an operator fixes or deletes the document, named by ``key``.
+    """
+
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        self.detail = detail
+        super().__init__(f"state document {key!r} is unreadable: {detail}; fix or delete it")
 
 
 class ConflictError(Exception):
@@ -55,13 +69,31 @@ class Document:
     data: dict[str, Any]
     etag: str
 
+    @classmethod
+    def from_json(cls, key: str, raw: bytes, etag: str) -> Document:
+        """The document stored as ``raw``; CorruptDocumentError when it is not a JSON object in UTF-8."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise CorruptDocumentError(key, f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise CorruptDocumentError(key, f"not valid JSON ({exc.msg} at {where})") from exc
+        except RecursionError as exc:
+            raise CorruptDocumentError(key, "not valid JSON (nested too deeply)") from exc
+        if not isinstance(data, dict):
+            raise CorruptDocumentError(key, f"a JSON {type(data).__name__}, not an object")
+        return cls(key=key, data=data, etag=etag)
+
 
 @runtime_checkable
 class StateStore(Protocol):
     """Small JSON documents with optimistic concurrency (ETags) and leases. Idempotency claims are documents
     created if absent (``shared/services/submission_claim.py``)."""
 
-    def get(self, key: str) -> Document | None: ...
+    def get(self, key: str) -> Document | None:
+        """None when absent; CorruptDocumentError when it is there but not a JSON object."""
+        ...
 
     def create(self, key: str, data: Mapping[str, Any]) -> str:
         """Write only if absent; returns the ETag. Raises ConflictError if the key exists."""
@@ -135,6 +167,7 @@ class PipelineJobRequest:
     display_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     compute: str | None = None
+    name: str | None = None  # the job's name (platform_rules.check_job_name); None: the platform picks one
 
 
 @dataclass(frozen=True)
@@ -153,7 +186,12 @@ class JobInfo:
 
 class JobPlatform(Protocol):
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
-        """Submit and return the job name without waiting for it."""
+        """Submit and return the job name without waiting for it.
+
+        Idempotent on ``request.name``: when a job of that name exists, its name is returned and nothing is
+        submitted, so a caller that lost the answer can ask again. TransientError: the job may or may not
+        exist (ask again with the same name); any other PlatformError: the platform refused, no job exists.
+        """
         ...
 
     def get_job(self, name: str) -> JobInfo: ...

@@ -2,26 +2,31 @@
 
 :func:`build_pipeline_job` loads one of the repo's pipeline YAML files with ``azure.ai.ml.load_job``
 and applies a :class:`shared.ports.PipelineJobRequest` (inputs, tags, experiment, display name, default
-compute) to the real ``PipelineJob`` entity: the object the app submits is the object tests validate
-offline. :class:`AzureMLJobPlatform` submits it with ``MLClient.jobs.create_or_update`` (returns at
-once; nothing waits for the job) and maps azure-core errors to the port's error types.
+compute, job name) to the real ``PipelineJob`` entity: the object the app submits is the object tests
+validate offline. :class:`AzureMLJobPlatform` submits it with ``MLClient.jobs.create_or_update`` (returns at
+once; nothing waits for the job), idempotently on the requested job name (``jobs.get`` first), and maps
+azure-core errors to the port's error types.
 
 ``azure.ai.ml`` is heavy (seconds to import): it is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.azure.ml_client import LazyMLClient, translate_ml_error, workspace_client
-from shared.ports import AssetInput, JobInfo, PipelineJobRequest, PlatformError
+from shared.platform_rules import check_job_name
+from shared.ports import AssetInput, JobInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.ai.ml.entities import Job, PipelineJob
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +36,9 @@ def build_pipeline_job(request: PipelineJobRequest, base_dir: Path | None = None
 
     Inputs must be declared by the pipeline (a typo must not silently submit the YAML's default):
     literals (str, int, float, bool) replace values, :class:`AssetInput` becomes an ``Input`` of its type
-    and path. Tags are added to the YAML's tags. ``compute`` sets ``settings.default_compute``.
-    Raises PlatformError when the YAML is missing, invalid, not a pipeline, or lacks an input.
+    and path. Tags are added to the YAML's tags. ``compute`` sets ``settings.default_compute``, ``name`` the
+    job's name. Raises PlatformError when the YAML is missing, invalid, not a pipeline, or lacks an input, or
+    the name is not a valid job name.
     """
     from azure.ai.ml import Input, load_job
     from azure.ai.ml.entities import PipelineJob
@@ -60,6 +66,9 @@ def build_pipeline_job(request: PipelineJobRequest, base_dir: Path | None = None
         else:
             raise PlatformError(f"input {name!r}: {type(value).__name__} is neither a literal nor an AssetInput")
 
+    if request.name:
+        check_job_name(request.name)
+        job.name = request.name
     job.experiment_name = request.experiment_name
     if request.display_name:
         job.display_name = request.display_name
@@ -99,15 +108,36 @@ class AzureMLJobPlatform(LazyMLClient):
         )
 
     def submit_pipeline(self, request: PipelineJobRequest) -> str:
+        """Submit, or with ``request.name`` find the job of that name submitted before (idempotent, see the
+        port). The service does not treat a PUT of an existing job name as "already there": it tries to update
+        that job and refuses (400, "A job with this name already exists"), so the name is looked up first, and
+        again when the create is refused, in case a concurrent attempt created it in between."""
         job = build_pipeline_job(request, self._base_dir)
         what = f"submit pipeline {request.pipeline_yaml}"
+        if request.name and self._exists(request.name, what):
+            log.info("%s: job %s exists (an earlier attempt created it); not submitted again", what, request.name)
+            return request.name
         try:
             created = self.client.jobs.create_or_update(job, experiment_name=request.experiment_name)
         except Exception as exc:
-            raise translate_ml_error(exc, what) from exc
+            error = translate_ml_error(exc, what)
+            if request.name and not isinstance(error, TransientError) and self._exists(request.name, what):
+                log.info("%s: job %s was created by a concurrent attempt", what, request.name)
+                return request.name
+            raise error from exc
         if not created.name:
             raise PlatformError(f"{what}: the service returned no job name")
         return str(created.name)
+
+    def _exists(self, name: str, what: str) -> bool:
+        try:
+            self.client.jobs.get(name)
+        except Exception as exc:
+            error = translate_ml_error(exc, f"{what}: look up job {name}")
+            if isinstance(error, NotFoundError):
+                return False
+            raise error from exc
+        return True
 
     def get_job(self, name: str) -> JobInfo:
         try:
@@ -127,9 +157,11 @@ def job_info(job: Job) -> JobInfo:
         if path:
             outputs[key] = str(path)
     created = getattr(getattr(job, "creation_context", None), "created_at", None)
+    status = job.status or "Unknown"
     return JobInfo(
         name=str(job.name),
-        status=str(job.status or "Unknown"),
+        # the SDK's JobStatus is a str enum, whose str() is "JobStatus.COMPLETED"; the port speaks the value
+        status=str(getattr(status, "value", status)),
         tags=dict(job.tags or {}),
         outputs=outputs,
         started_at=created if isinstance(created, datetime) else None,

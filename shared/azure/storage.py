@@ -82,8 +82,9 @@ class BlobStateStore:
     """:class:`shared.ports.StateStore` on one Blob container.
 
     Documents are JSON blobs at their key. ``create`` writes with ``If-None-Match: *``, ``replace``
-    with ``If-Match: <etag>``. Locks are blob leases on ``locks/<name>`` renewed by a background
-    thread while held.
+    with ``If-Match: <etag>``. A blob that is not a JSON object (cut short, edited by hand) reads as
+    ``CorruptDocumentError`` naming it, never as absent. Locks are blob leases on ``locks/<name>``
+    renewed by a background thread while held.
     """
 
     LEASE_SECONDS = 30
@@ -104,7 +105,7 @@ class BlobStateStore:
             return None
         except AzureError as exc:
             raise translate_azure_error(exc, f"read {key}") from exc
-        return Document(key=key, data=json.loads(raw), etag=downloader.properties.etag)
+        return Document.from_json(key, bytes(raw), downloader.properties.etag)
 
     def create(self, key: str, data: Mapping[str, Any]) -> str:
         try:

@@ -2,7 +2,9 @@
 
 :meth:`LocalJobPlatform.submit_pipeline` validates the request (the YAML loads, every input is declared, every
 data input resolves (``job_inputs.py``), the runner accepts the inputs) and raises :class:`shared.ports.PlatformError`
-before anything starts; then it claims a job folder ``<LOCAL_STATE_DIR>/jobs/<name>/``, writes the job record
+before anything starts; then it claims a job folder ``<LOCAL_STATE_DIR>/jobs/<name>/`` (the requested name, or a
+new one; a requested name whose folder exists is that job, submitted before, and its name is returned with
+nothing started: submission is idempotent on the name, as the port asks), writes the job record
 ``job.json`` (status NotStarted; ``job_records.py``) and starts ``python -m shared.local.job_worker run <state_dir>
 <name>`` detached (its own session and process group, output to ``job.log``; ``job_processes.py``), and returns
 the job name at once. Cancelling stops the job's whole process group.
@@ -42,6 +44,7 @@ from shared.local.job_records import (
     write_json,
 )
 from shared.local.pipeline_plan import PipelineError, check_pipeline, plan_pipeline
+from shared.platform_rules import check_job_name
 from shared.ports import JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 
@@ -106,9 +109,16 @@ class LocalJobPlatform:
             raise PlatformError(f"pipeline {path.name}: {exc}") from None
         if INPUTS_DIR in plan.step_names:
             raise PlatformError(f"pipeline {path.name}: a step named {INPUTS_DIR!r} would clash with the job's inputs")
+        if request.name is not None:
+            check_job_name(request.name)
 
         self._reap()
-        name = self.records.claim(request.experiment_name)
+        if request.name is None:
+            name = self.records.claim(request.experiment_name)
+        elif self.records.claim_name(request.name):
+            name = request.name
+        else:
+            return request.name  # submitted before (an attempt that lost the answer asks again): that job
         job_dir = self.records.job_dir(name)
         for input_name, spec in inputs.items():
             if spec["kind"] == "blob_prefix":

@@ -85,6 +85,15 @@ class JobRecords:
             return name
         raise PlatformError(f"could not claim a job folder in {self.root}")
 
+    def claim_name(self, name: str) -> bool:
+        """Create the folder of the job ``name``; False when it exists (that job was submitted before)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(self.job_dir(name))
+        except FileExistsError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def locked(self, name: str) -> Iterator[None]:
         fd = os.open(self.job_dir(name) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)

@@ -21,9 +21,11 @@ Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/
 6. **submit** ``ml_assets/pipelines/data_drift.yml`` through the :class:`JobPlatform` port with the inputs
    overridden (:func:`~shared.services.drift_job.drift_job_request`): ``reference_data`` (the training data),
    ``target_data`` (the ``model=/version=`` folder of the export container; the component keeps the window's
-   ``date=/hour=`` partitions and rows), the window, the drift settings. A failed submission releases the
-   claim so a retry can submit; then the job document, the model version's ``last.json`` and
-   ``drift/last.json`` (shown by ``status``) are written.
+   ``date=/hour=`` partitions and rows), the window, the drift settings, under the job name the claim's token
+   gives (:meth:`~shared.services.submission_claim.SubmissionClaims.submit`). A refused submission releases the
+   claim so a retry can submit; one that failed transiently (the job may exist) leaves it ``unconfirmed``, and
+   the retry submits again under the same name, which returns the job if it was created. Then the job
+   document, the model version's ``last.json`` and ``drift/last.json`` (shown by ``status``) are written.
 
 Plain Python: no Azure SDK import.
 """
@@ -232,10 +234,11 @@ class DriftService:
 
         job_request = drift_job_request(self._config, self._export_url, target, reference)
         try:
-            job_name = self._platform().submit_pipeline(job_request)
+            platform = self._platform()
         except BaseException:
             self._claims.release(claim)
             raise
+        job_name = self._claims.submit(claim, platform, job_request)
 
         settled = {
             "job_name": job_name,

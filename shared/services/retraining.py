@@ -15,9 +15,14 @@ decision for one alert notification goes:
    the claimer reads it and, when no retraining is inside the cool-down, writes a *pending reservation* with an
    ETag condition before submitting. Two different alerts racing both read "free", but only one conditional
    write wins; the loser re-reads, sees the reservation and is **suppressed** (with the time the cool-down ends);
-4. **submit** the training pipeline (no waiting). On success the claim records the job name and the
-   cool-down document the submission time (**submitted**). On failure the reservation is withdrawn
-   and the claim released, so the action group's retry (after the 503) can submit.
+4. **submit** the training pipeline (no waiting) under the job name the claim's token gives
+   (:meth:`~shared.services.submission_claim.SubmissionClaims.submit`). On success the claim records the job
+   name and the cool-down document the submission time (**submitted**). When the platform refused the job, the
+   reservation is withdrawn and the claim released, so that a later delivery (or a replay of the recorded
+   alert) can submit once the cause is fixed. When the submission failed transiently the job may exist: the
+   claim stays (``unconfirmed``) and so does the reservation; the action group's retry (after the 503) takes
+   both over and submits again under the same name, which returns the job if it was created: one job, however
+   many answers were lost.
 
 Each decision is logged as one JSON line and recorded under ``retraining/decisions/``;
 ``retraining/last.json`` (shown by ``status``) holds the last decision and the last submission
@@ -188,7 +193,6 @@ class RetrainingService:
     def _on_fired(self, alert: CommonAlert, platform: JobPlatform) -> RetrainOutcome:
         model = self._config.model_name
         claim: Claim | None = None
-        submitting = False
         try:
             taken = self._claims.take(alert_claim_key(alert), _claim_fields(alert))
             if isinstance(taken, Document):
@@ -207,20 +211,14 @@ class RetrainingService:
                     cooldown_until=reservation.until,
                 )
                 return self._decisions.decided(suppressed, required=False)
-            try:
-                submitting = True
-                job_name = platform.submit_pipeline(self.training_request(alert))
-            except Exception:
-                self._cooldown.withdraw(reservation)
-                raise
         except Exception as exc:
             if claim is not None:
                 self._claims.release(claim)
             if isinstance(exc, PlatformError):
-                failed = self._failure(alert, exc, stage="submit" if submitting else "state store")
-                # Log it always; record it only when the state store worked (else the write just times out too).
-                self._decisions.decided(failed, required=False, record=submitting)
+                # Logged, not recorded: the state store just failed, a record would time out too.
+                self._decisions.decided(self._failure(alert, exc, stage="state store"), required=False, record=False)
             raise
+        job_name = self._submit(alert, platform, claim, reservation)
 
         submitted_at = self._clock()
         until = submitted_at + self._config.cooldown
@@ -233,9 +231,28 @@ class RetrainingService:
         )
         return self._decisions.decided(submitted, required=False)
 
+    def _submit(self, alert: CommonAlert, platform: JobPlatform, claim: Claim, reservation: Reservation) -> str:
+        """Submit under the claim (:meth:`SubmissionClaims.submit`). When the platform refused, the claim is
+        released and the reservation withdrawn. When the job may exist (a transient failure) both stay: the
+        action group's retry of this alert takes them over and submits again under the same job name, and no
+        other alert retrains meanwhile."""
+        try:
+            return self._claims.submit(claim, platform, self.training_request(alert))
+        except Exception as exc:
+            refused = isinstance(exc, PlatformError) and not isinstance(exc, TransientError)
+            if refused:
+                self._cooldown.withdraw(reservation)
+            if isinstance(exc, PlatformError):
+                self._decisions.decided(self._failure(alert, exc, stage="submit"), required=False)
+            raise
+
     def _failure(self, alert: CommonAlert, exc: PlatformError, *, stage: str) -> RetrainOutcome:
         transient = isinstance(exc, TransientError)
-        reason = f"{'transient' if transient else 'permanent'} failure ({stage}), nothing submitted: {exc}"
+        if transient and stage == "submit":
+            outcome = "the job may exist; a retry submits it again under the same name, never a second job"
+        else:
+            outcome = "nothing submitted"
+        reason = f"{'transient' if transient else 'permanent'} failure ({stage}), {outcome}: {exc}"
         return RetrainOutcome(
             RetrainDecision.FAILED,
             reason,

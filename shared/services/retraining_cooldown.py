@@ -5,7 +5,8 @@ reads it and, when no retraining is inside the cool-down, writes a *pending rese
 ETag condition before submitting. Two different alerts racing both read "free", but only one conditional
 write wins; the loser re-reads, sees the reservation and is suppressed (with the time the cool-down ends).
 A submitted job confirms the reservation (the document then records the job and its submission time); a
-failed submission withdraws it. A reservation older than
+refused submission withdraws it; one that failed transiently (the job may exist) leaves it pending for the
+retry of the same alert, which reserves again and submits under the same job name. A reservation older than
 :data:`~shared.services.submission_claim.STALE_AFTER` belongs to a delivery that died: it holds no one back.
 
 Plain Python: the state-store port, no Azure SDK.
@@ -97,7 +98,7 @@ class Cooldown:
         raise TransientError(f"cool-down document {key} kept changing under concurrent deliveries")
 
     def withdraw(self, reservation: Reservation) -> None:
-        """After a failed submission (logged, not raised, when this fails too: the reservation lapses)."""
+        """After a refused submission (logged, not raised, when this fails too: the reservation lapses)."""
         try:
             for _ in range(CAS_ATTEMPTS):
                 doc = self._store.get(reservation.key)

@@ -11,8 +11,9 @@ and deleted by the cleanup pass (:mod:`shared.services.rollout_cleanup`).
 
 Invariants: live traffic always sums to 100 (or is empty before the first deployment); a deployment
 with live or mirror traffic is never deleted (traffic is restored first, or it is left alone); a
-transient platform error is retried on the next tick until ROLLOUT_PROVISIONING_TIMEOUT passes.
-Plain Python, no Azure SDK.
+transient platform error is retried on the next tick until ROLLOUT_PROVISIONING_TIMEOUT passes. A rollout
+document that cannot be read (not a JSON object) is skipped and logged naming it; the others are reconciled,
+then the tick raises it. Plain Python, no Azure SDK.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime
 from shared.clock import utcnow
 from shared.ports import (
     ConflictError,
+    CorruptDocumentError,
     EndpointPlatform,
     LockHeldError,
     ModelRegistry,
@@ -89,10 +91,18 @@ class RolloutReconciler:
         try:
             with self.store.lock(state_keys.ROLLOUT_LOCK):
                 outcome = TickOutcome(acted=True)
+                unreadable: list[CorruptDocumentError] = []
                 for key in self.store.list(state_keys.ROLLOUT_PREFIX):
-                    phase = self._reconcile(key)
+                    try:
+                        phase = self._reconcile(key)
+                    except CorruptDocumentError as exc:  # one broken document holds back no other rollout
+                        log.error("reconcile_rollouts: rollout %s skipped: %s", key, exc)
+                        unreadable.append(exc)
+                        continue
                     if phase is not None:
                         outcome.rollouts[key.removeprefix(state_keys.ROLLOUT_PREFIX).removesuffix(".json")] = phase
+                if unreadable:
+                    raise unreadable[0]  # the tick fails, visibly, until the document is fixed or deleted
                 return outcome
         except LockHeldError:
             log.info("reconcile_rollouts: another reconciler holds the lock; this one does nothing")

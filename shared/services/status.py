@@ -1,10 +1,15 @@
-"""What the state store holds, for the `status` function."""
+"""What the state store holds, for the `status` function.
+
+A document that cannot be read (not a JSON object: cut short, edited by hand) is shown in its place as
+``{"unreadable": true, "document": <key>, "error": <why>}``; the other sections are shown as usual, so the
+answer that tells an operator which document to fix is never itself blocked by it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.ports import StateStore
+from shared.ports import CorruptDocumentError, StateStore
 from shared.services import state_keys
 
 
@@ -12,17 +17,32 @@ def read_status(store: StateStore) -> dict[str, Any]:
     """Export watermark, rollouts, last retraining and last drift job; empty sections when unset."""
 
     def doc(key: str) -> dict[str, Any]:
-        found = store.get(key)
+        try:
+            found = store.get(key)
+        except CorruptDocumentError as exc:
+            return unreadable(exc)
         return found.data if found else {}
 
     rollouts: dict[str, Any] = {}
     for key in store.list(state_keys.ROLLOUT_PREFIX):
-        found = store.get(key)
+        try:
+            found = store.get(key)
+        except CorruptDocumentError as exc:
+            rollouts[_rollout_name(key)] = unreadable(exc)
+            continue
         if found is not None:
-            rollouts[key.removeprefix(state_keys.ROLLOUT_PREFIX).removesuffix(".json")] = found.data
+            rollouts[_rollout_name(key)] = found.data
     return {
         "export": {"watermark": doc(state_keys.EXPORT_WATERMARK), "last_run": doc(state_keys.EXPORT_LAST_RUN)},
         "rollouts": rollouts,
         "retraining": {"last": doc(state_keys.RETRAINING_LAST)},
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
     }
+
+
+def unreadable(exc: CorruptDocumentError) -> dict[str, Any]:
+    return {"unreadable": True, "document": exc.key, "error": exc.detail}
+
+
+def _rollout_name(key: str) -> str:
+    return key.removeprefix(state_keys.ROLLOUT_PREFIX).removesuffix(".json")

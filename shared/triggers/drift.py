@@ -13,9 +13,14 @@ Both call :class:`shared.services.drift.DriftService`. HTTP status codes:
 | Azure ML (or the state store) throttling or unavailable | 503 with Retry-After |
 | the platform refused the job | 502 |
 | a setting missing or malformed | 500 naming the setting |
+| a state document it reads is unreadable (not a JSON object) | 500 naming the document |
+
+A 503 after the job may have been created (the platform's answer was lost) is safe to retry: the retry submits
+again under the same job name and answers with that job (``shared/services/submission_claim.py``).
 
 The timer logs one line per run with the decision. A transient failure is raised so the host retries the
-run (retry policy below) instead of skipping a day.
+run (retry policy below) instead of skipping a day. An unreadable state document is logged naming it and
+raised, so the invocation shows as failed until an operator fixes or deletes the document.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import azure.functions as func
 from shared.context import AppContext, get_context
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest, parse_drift_request
-from shared.ports import PlatformError, TransientError
+from shared.ports import CorruptDocumentError, PlatformError, TransientError
 from shared.services.drift import DriftDecision, DriftOutcome, DriftService
 from shared.services.drift_job import DriftConfig
 from shared.settings_parsing import SettingsError
@@ -66,7 +71,10 @@ def submit_drift_job(timer: func.TimerRequest) -> None:
         log.error("submit_drift_job: configuration error, nothing submitted: %s", exc)
         return
     except TransientError as exc:
-        log.warning("submit_drift_job: temporarily unavailable, nothing submitted (the host retries): %s", exc)
+        log.warning("submit_drift_job: temporarily unavailable (the host retries; never a second job): %s", exc)
+        raise
+    except CorruptDocumentError as exc:
+        log.error("submit_drift_job: nothing submitted: %s", exc)
         raise
     except PlatformError as exc:
         log.error("submit_drift_job: the ML platform refused the drift job: %s", exc)
@@ -95,8 +103,11 @@ def submit_drift_job_http(req: func.HttpRequest) -> func.HttpResponse:
         log.error("submit_drift_job_http: configuration error: %s", exc)
         return error_response(500, str(exc), setting=exc.name)
     except TransientError as exc:
-        body = {"error": f"temporarily unavailable, nothing was submitted; retry later: {exc}"}
+        body = {"error": f"temporarily unavailable; retry later (a retry never submits a second job): {exc}"}
         return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except CorruptDocumentError as exc:
+        log.error("submit_drift_job_http: %s", exc)
+        return error_response(500, str(exc), document=exc.key)
     except PlatformError as exc:
         return error_response(502, f"the ML platform refused the drift job: {exc}")
     except Exception:  # a bug: answer with JSON and keep the stack trace in the log

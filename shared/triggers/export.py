@@ -3,7 +3,9 @@
 Thin: builds the export's configuration and ports from the context, runs :func:`run_export`, logs. The
 service logs the run's one summary line. A run that finds the export lock taken returns quietly; any
 failure is logged and re-raised so the invocation shows as failed (the next run resumes from the
-watermark, which never covers a partly written window).
+watermark, which never covers a partly written window). An unreadable watermark document is logged naming
+it and raised, run after run, until an operator fixes or deletes it: it is never replaced by a fresh one,
+which would export again what it had covered.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import azure.functions as func
 
 from shared.context import get_context
-from shared.ports import PlatformError, TransientError
+from shared.ports import CorruptDocumentError, PlatformError, TransientError
 from shared.services.export import ExportConfig, ExportPorts, run_export
 from shared.settings_parsing import SettingsError
 
@@ -39,6 +41,9 @@ def export_inference_data(timer: func.TimerRequest) -> None:
         raise
     except TransientError as exc:
         log.warning("export_inference_data: a service is unavailable, the next run retries: %s", exc)
+        raise
+    except CorruptDocumentError as exc:
+        log.error("export_inference_data: nothing exported: %s", exc)
         raise
     except PlatformError as exc:
         log.error("export_inference_data: failed: %s", exc)

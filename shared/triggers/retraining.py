@@ -12,6 +12,12 @@ Status codes are chosen for the action group, which retries 408/429/503/504 only
 | transient platform or state-store failure | 503 with Retry-After (the action group retries) |
 | the platform refused the job (missing compute, forbidden, …) | 502 |
 | a setting missing or malformed | 500 naming the setting |
+| a state document it reads is unreadable (not a JSON object) | 500 naming the document |
+
+A 503 after the job may have been created (the platform's answer was lost) is safe to retry: the retry submits
+again under the same job name and answers with that job (``shared/services/submission_claim.py``). An
+unreadable state document is not retried into success by anyone but an operator (fix or delete it), hence 500,
+which the action group does not retry; the alert stays in its decision log line.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import azure.functions as func
 from shared.context import get_context
 from shared.payloads import PayloadError
 from shared.payloads.alerts import parse_common_alert
-from shared.ports import PlatformError, TransientError
+from shared.ports import CorruptDocumentError, PlatformError, TransientError
 from shared.services.retraining import RetrainConfig, RetrainingService
 from shared.services.retraining_decisions import RetrainDecision, RetrainOutcome, reject_payload
 from shared.settings_parsing import SettingsError
@@ -56,10 +62,13 @@ def retrain_on_alert(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(500, str(exc), setting=exc.name, alert_id=alert.alert_id)
     except TransientError as exc:
         body = {
-            "error": f"temporarily unavailable, nothing was submitted; retry later: {exc}",
+            "error": f"temporarily unavailable; retry later (a retry never submits a second job): {exc}",
             "alert_id": alert.alert_id,
         }
         return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except CorruptDocumentError as exc:
+        log.error("retrain_on_alert: alert %s not handled: %s", alert.alert_id, exc)
+        return error_response(500, str(exc), document=exc.key, alert_id=alert.alert_id)
     except PlatformError as exc:
         return error_response(502, f"the ML platform refused the training job: {exc}", alert_id=alert.alert_id)
     except Exception:  # a bug: answer with JSON and keep the stack trace in the log

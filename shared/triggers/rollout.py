@@ -5,7 +5,10 @@ advances it. What escapes the Event Grid handler, and so makes Event Grid redeli
 at most its retry policy, 24 h by default, then dead-lettering): a state-store failure and a
 configuration error, both of which a later delivery can succeed after. Everything about the event
 itself (other type, other model, skip tag, malformed data, duplicates, stale versions) is logged and
-acknowledged, because redelivering the same event cannot change the outcome.
+acknowledged, because redelivering the same event cannot change the outcome. An unreadable rollout document
+(not a JSON object) is logged naming it and raised: Event Grid redelivers, then dead-letters the event, so
+the event is kept until an operator fixes or deletes the document. The reconciler logs such a document,
+reconciles the others and then raises, so the tick shows as failed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import azure.functions as func
 
 from shared.context import get_context
 from shared.payloads import PayloadError
-from shared.ports import PlatformError, TransientError
+from shared.ports import CorruptDocumentError, PlatformError, TransientError
 from shared.settings_parsing import SettingsError
 
 # The event model and the rollout service are imported inside the functions: function start-up
@@ -66,6 +69,9 @@ def deploy_registered_model(event: func.EventGridEvent) -> None:
     except TransientError as exc:
         log.warning("deploy_registered_model: event %s not recorded yet (Event Grid redelivers): %s", event_id, exc)
         raise
+    except CorruptDocumentError as exc:
+        log.error("deploy_registered_model: event %s not recorded (Event Grid redelivers): %s", event_id, exc)
+        raise
     except PlatformError as exc:
         log.error("deploy_registered_model: event %s not recorded, state store error: %s", event_id, exc)
         raise
@@ -109,6 +115,9 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
     except TransientError as exc:
         log.warning("reconcile_rollouts: state store unavailable, the next tick retries: %s", exc)
         return
+    except CorruptDocumentError as exc:
+        log.error("reconcile_rollouts: %s", exc)
+        raise
     except PlatformError as exc:
         log.error("reconcile_rollouts: %s", exc)
         raise

@@ -1,4 +1,12 @@
-"""`status`: HTTP GET returning what the state store holds."""
+"""`status`: HTTP GET returning what the state store holds.
+
+| outcome | status |
+| --- | --- |
+| the documents (a section whose document is unreadable shows ``unreadable``, ``document`` and ``error``) | 200 |
+| the state store unavailable | 503 |
+| the state store refused (forbidden, …) | 502 |
+| a setting missing or malformed | 500 naming the setting |
+"""
 
 from __future__ import annotations
 

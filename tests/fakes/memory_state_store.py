@@ -1,8 +1,11 @@
-"""An in-memory :class:`shared.ports.StateStore` with the Blob store's ETag and lock semantics."""
+"""An in-memory :class:`shared.ports.StateStore` with the Blob store's ETag and lock semantics.
+
+Documents are kept as the bytes the Blob store would hold and read back with ``Document.from_json``, like the
+Blob store, so a document planted with :meth:`MemoryStateStore.plant` (truncated, hand-edited) reads as the
+same ``CorruptDocumentError``."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import threading
@@ -15,7 +18,7 @@ from shared.ports import ConflictError, Document, LockHeldError
 
 class MemoryStateStore:
     def __init__(self) -> None:
-        self._docs: dict[str, tuple[dict[str, Any], str]] = {}
+        self._docs: dict[str, tuple[bytes, str]] = {}
         self._etags = itertools.count(1)
         self._mutex = threading.Lock()
         self._locks: set[str] = set()
@@ -25,15 +28,22 @@ class MemoryStateStore:
         return f'"{next(self._etags)}"'
 
     @staticmethod
-    def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
-        return json.loads(json.dumps(data, default=str))  # what a JSON round trip through Blob gives
+    def _copy(data: Mapping[str, Any]) -> bytes:
+        return json.dumps(data, sort_keys=True, default=str).encode()  # what the Blob store uploads
+
+    def plant(self, key: str, raw: bytes) -> str:
+        """Store ``raw`` as it is (a document broken by hand or cut short); returns its ETag."""
+        with self._mutex:
+            etag = self._etag()
+            self._docs[key] = (raw, etag)
+            return etag
 
     def get(self, key: str) -> Document | None:
         with self._mutex:
             if key not in self._docs:
                 return None
-            data, etag = self._docs[key]
-            return Document(key=key, data=copy.deepcopy(data), etag=etag)
+            raw, etag = self._docs[key]
+        return Document.from_json(key, raw, etag)
 
     def create(self, key: str, data: Mapping[str, Any]) -> str:
         with self._mutex:

@@ -1,15 +1,15 @@
 """`submit_drift_job` (timer) and `submit_drift_job_http` through their blueprint, against Azurite.
 
 State and exported blobs are the real Blob implementations on Azurite; the ML platform and the model registry
-are fakes at the port. The fake platform builds every submitted request into the real ``PipelineJob`` with
-``build_pipeline_job`` (``load_job`` on ``ml_assets/pipelines/data_drift.yml`` + the overrides) and validates
-it offline, so a request the SDK would refuse fails the test.
+are fakes at the port. The fake platform (idempotent on the job name, like the real ones) builds every
+submitted request into the real ``PipelineJob`` with ``build_pipeline_job`` (``load_job`` on
+``ml_assets/pipelines/data_drift.yml`` + the overrides) and validates it offline, so a request the SDK would
+refuse fails the test.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,13 +20,14 @@ from azure.functions.timer import TimerRequest
 
 from shared.context import AppContext
 from shared.payloads.drift import DriftJobRequest
-from shared.ports import JobInfo, ModelInfo, NotFoundError, PipelineJobRequest, TransientError
+from shared.ports import ModelInfo, NotFoundError, PipelineJobRequest, PlatformError, TransientError
 from shared.services import drift as service
 from shared.services import state_keys
 from shared.services.drift_job import floor_hour, reference_path, resolve_window
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import drift, status
+from tests.fakes.job_platform import FakeJobPlatform as NamedJobPlatform
 
 MODEL = "credit-default"
 TAGS = {"training_data": "credit-default-training:7", "training_data_name": "credit-default-training",
@@ -51,35 +52,21 @@ class FakeModelRegistry:
         raise NotImplementedError
 
 
-class FakeJobPlatform:
-    """Builds and validates each request offline like the Azure implementation would, then records it."""
+class FakeJobPlatform(NamedJobPlatform):
+    """Builds and validates each request offline like the Azure implementation would (``jobs``), then records it
+    like any platform: idempotent on the job name, able to fail or to lose the answer."""
 
     def __init__(self) -> None:
-        self.requests: list[PipelineJobRequest] = []
+        super().__init__(validate=self._build, default_status="Completed")
         self.jobs: list[Any] = []
-        self.failures: list[Exception] = []
-        self.status: dict[str, str] = {}
-        self._lock = threading.Lock()
 
-    def submit_pipeline(self, request: PipelineJobRequest) -> str:
+    def _build(self, request: PipelineJobRequest) -> None:
         from shared.azure.ml_jobs import build_pipeline_job
 
-        with self._lock:
-            if self.failures:
-                raise self.failures.pop(0)
         job = build_pipeline_job(request)
         validation = job._validate()
         assert validation.passed, validation.error_messages
-        with self._lock:
-            self.requests.append(request)
-            self.jobs.append(job)
-            return f"drift-job-{len(self.requests)}"
-
-    def get_job(self, name: str) -> JobInfo:
-        state = self.status.get(name, "Completed")
-        if state == "unavailable":
-            raise TransientError("HTTP 503 from Azure ML")
-        return JobInfo(name=name, status=state)
+        self.jobs.append(job)
 
 
 @pytest.fixture
@@ -192,11 +179,11 @@ def test_the_timer_submits_one_job_for_the_last_window_and_status_shows_it(app_c
     assert (request.inputs["window_start"], request.inputs["window_end"]) == (iso(hour(-24)), iso(hour(0)))
     store = app_context.state_store()
     last = store.get(state_keys.DRIFT_LAST).data
-    assert last["job_name"] == "drift-job-1" and last["blobs"] == 2 and last["trigger"] == "timer"
+    assert last["job_name"] == platform.job_names[0] and last["blobs"] == 2 and last["trigger"] == "timer"
     job_doc = store.get(service.job_key(MODEL, "3", hour(-24), hour(0))).data
     assert sorted(job_doc["blobs"]) == sorted(inside)
     shown = body_of(status.status.build().get_user_function()(func.HttpRequest("GET", "http://x/api/status", body=b"")))
-    assert shown["drift"]["last"]["job_name"] == "drift-job-1"
+    assert shown["drift"]["last"]["job_name"] == platform.job_names[0]
 
     # A second run for the same window (the host retried, or two instances fired) submits nothing more
     run_timer()
@@ -215,7 +202,7 @@ def test_the_timer_raises_a_transient_failure_so_the_host_retries(app_context, p
     platform.failures.append(TransientError("429 throttled"))
     with pytest.raises(TransientError):
         run_timer()
-    run_timer()  # the retry: the claim was released
+    run_timer()  # the retry: the claim was left unconfirmed, so the same job name
     assert len(platform.requests) == 1
 
 
@@ -227,7 +214,7 @@ def test_an_empty_body_submits_for_the_scheduled_window_and_answers_202(app_cont
     resp = post()
     assert resp.status_code == 202
     body = body_of(resp)
-    assert body["decision"] == "submitted" and body["job_name"] == "drift-job-1"
+    assert body["decision"] == "submitted" and body["job_name"] == platform.job_names[0]
     assert (body["model_version"], body["window_end"]) == ("3", iso(hour(0)))
 
 
@@ -237,20 +224,20 @@ def test_a_second_request_for_the_same_window_returns_the_first_jobs_name(app_co
     first, second = post(window), post(window)
     assert (first.status_code, second.status_code) == (202, 200)
     assert body_of(second)["decision"] == "duplicate"
-    assert body_of(first)["job_name"] == body_of(second)["job_name"] == "drift-job-1"
+    assert body_of(first)["job_name"] == body_of(second)["job_name"] == platform.job_names[0]
     assert len(platform.requests) == 1
 
 
 def test_a_window_whose_job_failed_can_be_run_again(app_context, platform, registry):
     export_blob(app_context, hour(-3))
     window = {"window_start": iso(hour(-4)), "window_end": iso(hour(-2))}
-    assert body_of(post(window))["job_name"] == "drift-job-1"
-    platform.status["drift-job-1"] = "unavailable"  # cannot tell: the first job stands
-    assert body_of(post(window))["job_name"] == "drift-job-1"
-    platform.status["drift-job-1"] = "Failed"
+    assert body_of(post(window))["job_name"] == platform.job_names[0]
+    platform.status[platform.job_names[0]] = "unavailable"  # cannot tell: the first job stands
+    assert body_of(post(window))["job_name"] == platform.job_names[0]
+    platform.status[platform.job_names[0]] = "Failed"
     again = post(window)
-    assert again.status_code == 202 and body_of(again)["job_name"] == "drift-job-2"
-    assert body_of(post(window))["job_name"] == "drift-job-2"  # and that one is now the window's job
+    assert again.status_code == 202 and body_of(again)["job_name"] == platform.job_names[1]
+    assert body_of(post(window))["job_name"] == platform.job_names[1]  # and that one is now the window's job
 
 
 def test_concurrent_duplicate_requests_submit_one_job(app_context, platform, registry):
@@ -260,7 +247,7 @@ def test_concurrent_duplicate_requests_submit_one_job(app_context, platform, reg
         responses = list(pool.map(lambda _: post(window), range(6)))
     assert len(platform.requests) == 1
     assert sorted(r.status_code for r in responses).count(202) >= 1
-    assert {body_of(r)["job_name"] for r in responses if r.status_code == 200} <= {"drift-job-1"}
+    assert {body_of(r)["job_name"] for r in responses if r.status_code == 200} <= set(platform.job_names[:1])
     assert all(body_of(r)["decision"] in ("submitted", "duplicate") for r in responses)
 
 
@@ -268,11 +255,11 @@ def test_no_new_data_since_the_last_job_submits_nothing(app_context, platform, r
     export_blob(app_context, hour(-3))
     assert post({"window_start": iso(hour(-6)), "window_end": iso(hour(-1))}).status_code == 202
 
-    # A narrower window over the same blobs: nothing new since drift-job-1
+    # A narrower window over the same blobs: nothing new since the first job
     resp = post({"window_start": iso(hour(-4)), "window_end": iso(hour(-2))})
     assert resp.status_code == 200
     body = body_of(resp)
-    assert body["decision"] == "no_new_data" and body["job_name"] == "drift-job-1"
+    assert body["decision"] == "no_new_data" and body["job_name"] == platform.job_names[0]
     assert "no new exported data" in body["message"]
     assert len(platform.requests) == 1
 
@@ -295,7 +282,7 @@ def test_another_window_over_the_same_files_is_new_data(app_context, platform, r
 def test_data_of_a_failed_job_counts_as_new(app_context, platform, registry):
     export_blob(app_context, hour(-3))
     post({"window_start": iso(hour(-6)), "window_end": iso(hour(-1))})
-    platform.status["drift-job-1"] = "Failed"
+    platform.status[platform.job_names[0]] = "Failed"
     assert post({"window_start": iso(hour(-4)), "window_end": iso(hour(-2))}).status_code == 202
 
 
@@ -337,7 +324,62 @@ def test_azure_ml_throttling_answers_503_and_a_retry_submits(app_context, platfo
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == str(drift.RETRY_AFTER_SECONDS)
     retry = post()
-    assert retry.status_code == 202 and body_of(retry)["job_name"] == "drift-job-1"
+    assert retry.status_code == 202 and body_of(retry)["job_name"] == platform.job_names[0]
+
+
+def test_a_job_created_whose_answer_was_lost_is_the_one_job_the_retry_answers_with(app_context, platform, registry):
+    export_blob(app_context, hour(-2))
+    platform.lost_answers = 1  # Azure ML creates the job; the read times out before its answer arrives
+
+    lost = post()
+    retry = post()
+    again = post()
+
+    assert lost.status_code == 503 and "Read timed out" in body_of(lost)["error"]
+    (job,) = platform.job_names
+    assert platform.submissions == 1 and platform.calls == 2
+    assert retry.status_code == 202
+    assert (body_of(retry)["decision"], body_of(retry)["job_name"]) == ("submitted", job)
+    assert (again.status_code, body_of(again)["decision"], body_of(again)["job_name"]) == (200, "duplicate", job)
+    assert app_context.state_store().get(state_keys.DRIFT_LAST).data["job_name"] == job
+
+
+def test_the_timer_after_a_lost_answer_submits_no_second_job(app_context, platform, registry):
+    export_blob(app_context, hour(-2))
+    platform.lost_answers = 1
+
+    with pytest.raises(TransientError):
+        run_timer()
+    run_timer()  # the host's retry
+
+    (job,) = platform.job_names
+    claim = app_context.state_store().get(service.job_key(MODEL, "3", hour(-24), hour(0))).data
+    assert (claim["status"], claim["job_name"]) == ("submitted", job)
+
+
+def test_the_service_submits_once_when_the_answer_is_lost(app_context, platform, registry):
+    export_blob(app_context, hour(-2))
+    platform.lost_answers = 1
+    drift_service = drift.drift_service(app_context)
+
+    with pytest.raises(TransientError):
+        drift_service.submit(DriftJobRequest(), trigger="http")
+    retried = drift_service.submit(DriftJobRequest(), trigger="http")
+
+    assert (retried.decision, retried.job_name) == ("submitted", platform.job_names[0])
+    assert platform.submissions == 1
+
+
+def test_a_refused_job_releases_the_window_and_a_retry_submits_under_a_new_name(app_context, platform, registry):
+    export_blob(app_context, hour(-2))
+    platform.failures.append(PlatformError("HTTP 400: compute cpu-cluster not found"))
+
+    refused = post()
+
+    assert refused.status_code == 502
+    assert app_context.state_store().get(service.job_key(MODEL, "3", hour(-24), hour(0))) is None
+    assert post().status_code == 202
+    assert platform.submissions == 1
 
 
 def test_a_model_without_training_data_tags_answers_422(app_context, platform, registry):

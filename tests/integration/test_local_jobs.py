@@ -8,6 +8,7 @@ pipeline on a registered local data asset and checks the model's tags pin the da
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -227,6 +228,25 @@ def test_invalid_requests_are_refused_before_anything_starts(tmp_path, pipeline,
         platform.get_job("fake-exp-20260101000000-abcdef")
     with pytest.raises(NotFoundError):
         platform.cancel("../state")
+
+
+def test_a_requested_name_is_honoured_and_a_second_submit_with_it_returns_that_job(tmp_path, pipeline, state, platform):
+    data = data_folder(tmp_path / "d", {"x.csv": "x"})
+    go = tmp_path / "go"
+    named = dataclasses.replace(request(pipeline, data=str(data), mode=f"wait:{go}"), name="fake-exp-0a1b2c3d")
+
+    first = platform.submit_pipeline(named)
+    again = platform.submit_pipeline(named)  # a caller that lost the first answer asks again
+    other = LocalJobPlatform(state).submit_pipeline(named)  # or another instance does
+
+    assert first == again == other == "fake-exp-0a1b2c3d"
+    assert [j.name for j in platform.list_jobs()] == [first]
+    go.touch()
+    assert platform.wait(first, timeout=120, poll=0.1).status == "Completed"
+    assert platform.submit_pipeline(named) == first  # a finished job too: never a second one of that name
+    assert len(platform.list_jobs()) == 1
+    with pytest.raises(PlatformError, match="invalid job name"):
+        platform.submit_pipeline(dataclasses.replace(named, name="../escape"))
 
 
 def test_jobs_run_independently_cancel_stops_the_process_group_and_close_cancels_the_rest(

@@ -1,6 +1,7 @@
 """`retrain_on_alert` called through its blueprint, against Azurite, with a fake JobPlatform at the port.
 
-The fake counts submissions and can be slow or fail; everything else (the state store's conditional
+The fake (``tests/fakes/job_platform.py``) is idempotent on the job name like the real platforms, counts
+submissions and can be slow, fail, or create the job and lose the answer; everything else (the state store's conditional
 writes, claims, the cool-down document) is the real Blob implementation on Azurite.
 """
 
@@ -24,43 +25,15 @@ from hypothesis import HealthCheck, given, settings
 from shared.context import AppContext, use_context
 from shared.payloads import PayloadError
 from shared.payloads.alerts import parse_common_alert
-from shared.ports import AssetInput, JobInfo, PipelineJobRequest, PlatformError, TransientError
+from shared.ports import AssetInput, PlatformError, TransientError
 from shared.services import state_keys
 from shared.services.retraining import RetrainConfig, RetrainingService, alert_claim_key
 from shared.services.retraining_cooldown import cooldown_key
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import retraining, status
+from tests.fakes.job_platform import FakeJobPlatform
 from tests.unit.test_alert_payload import alert_bodies, alert_id, log_search_alert, metric_alert
-
-
-class FakeJobPlatform:
-    """The JobPlatform port: records submissions; optionally slow, optionally failing first."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.failures: list[Exception] = []
-        self.calls = 0
-        self.requests: list[PipelineJobRequest] = []
-        self._lock = threading.Lock()
-
-    @property
-    def submissions(self) -> int:
-        return len(self.requests)
-
-    def submit_pipeline(self, request: PipelineJobRequest) -> str:
-        with self._lock:
-            self.calls += 1
-            failure = self.failures.pop(0) if self.failures else None
-        time.sleep(self.delay)
-        if failure is not None:
-            raise failure
-        with self._lock:
-            self.requests.append(request)
-            return f"retrain-job-{len(self.requests)}"
-
-    def get_job(self, name: str) -> JobInfo:
-        return JobInfo(name=name, status="Running")
 
 
 @pytest.fixture
@@ -100,6 +73,12 @@ def decision_kinds(app_context: AppContext) -> list[str]:
     return sorted(d["decision"] for d in decisions(app_context))
 
 
+def claim_token(app_context: AppContext) -> str:
+    claim = app_context.state_store().get(alert_claim_key(parse_common_alert(json.dumps(metric_alert()).encode())))
+    assert claim is not None
+    return str(claim.data["token"])
+
+
 # --- realistic alerts ----------------------------------------------------------------------------
 
 
@@ -111,9 +90,9 @@ def test_a_fired_metric_alert_submits_the_training_pipeline_tagged_with_the_aler
     assert resp.status_code == 202
     body = body_of(resp)
     assert body["decision"] == "submitted"
-    assert body["job_name"] == "retrain-job-1"
-    assert body["alert_id"] == alert_id()
     (request,) = platform.requests
+    assert body["job_name"] == request.name == f"credit-default-training-{claim_token(app_context)}"
+    assert body["alert_id"] == alert_id()
     assert request.pipeline_yaml == "ml_assets/pipelines/train_model.yml"
     assert request.inputs["training_data"] == AssetInput("uri_folder", "azureml:credit-default-training@latest")
     assert request.inputs["model_name"] == "credit-default"
@@ -128,7 +107,7 @@ def test_a_fired_metric_alert_submits_the_training_pipeline_tagged_with_the_aler
     # the cool-down now runs from the submission
     cooldown = app_context.state_store().get(cooldown_key("credit-default"))
     assert cooldown is not None
-    assert cooldown.data["last_job"] == "retrain-job-1"
+    assert cooldown.data["last_job"] == request.name
     assert "pending" not in cooldown.data
     until = datetime.fromisoformat(body["cooldown_until"])
     assert timedelta(hours=5, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=6)
@@ -179,11 +158,11 @@ def test_every_decision_is_one_structured_log_line_and_visible_through_status(
         assert line["event"] == "retrain_on_alert"
         assert line["alert_id"] == alert_id()
         assert line["alert_rule"] == "credit-default-drift-share"
-        assert line["job"] == "retrain-job-1"
+        assert line["job"] == platform.job_names[0]
         assert line["reason"]
     shown = body_of(status.status.build().get_user_function()(func.HttpRequest("GET", "http://x/api/status", body=b"")))
     last = shown["retraining"]["last"]
-    assert last["last_submission"]["job"] == "retrain-job-1"
+    assert last["last_submission"]["job"] == platform.job_names[0]
     assert last["last_decision"]["decision"] == "duplicate"
 
 
@@ -257,6 +236,78 @@ def test_after_a_transient_failure_the_retry_submits_and_only_once(
     assert cooldown is not None and "pending" not in cooldown.data
 
 
+def test_a_job_created_whose_answer_was_lost_is_the_one_job_the_retry_answers_with(
+    app_context: AppContext, platform: FakeJobPlatform
+) -> None:
+    platform.lost_answers = 1  # the service creates the job; the read times out before its answer arrives
+
+    lost = deliver(metric_alert())
+    retried = deliver(metric_alert())
+    again = deliver(metric_alert())
+
+    assert lost.status_code == 503 and lost.headers["Retry-After"] == "60"
+    assert "Read timed out" in body_of(lost)["error"]
+    (job,) = platform.job_names
+    assert platform.submissions == 1 and platform.calls == 2
+    assert retried.status_code == 202
+    assert (body_of(retried)["decision"], body_of(retried)["job_name"]) == ("submitted", job)
+    assert (again.status_code, body_of(again)["decision"], body_of(again)["job_name"]) == (200, "duplicate", job)
+    claim = app_context.state_store().get(alert_claim_key(parse_common_alert(json.dumps(metric_alert()).encode())))
+    assert claim is not None and (claim.data["status"], claim.data["job_name"]) == ("submitted", job)
+    cooldown = app_context.state_store().get(cooldown_key("credit-default"))
+    assert cooldown is not None and cooldown.data["last_job"] == job and "pending" not in cooldown.data
+    failed = [d for d in decisions(app_context) if d["decision"] == "failed"]
+    assert len(failed) == 1 and "may exist" in failed[0]["reason"]
+
+
+def test_while_a_job_may_exist_another_alert_is_held_back_by_the_cool_down(
+    app_context: AppContext, platform: FakeJobPlatform
+) -> None:
+    platform.lost_answers = 1
+
+    assert deliver(metric_alert()).status_code == 503
+    other = deliver(log_search_alert())
+    retried = deliver(metric_alert())
+
+    assert body_of(other)["decision"] == "suppressed"
+    assert "being submitted" in body_of(other)["reason"]
+    assert retried.status_code == 202
+    assert platform.submissions == 1
+
+
+def test_the_service_submits_once_when_the_answer_is_lost(app_context: AppContext) -> None:
+    fake = FakeJobPlatform()
+    fake.lost_answers = 1
+    service = RetrainingService(app_context.state_store, RetrainConfig(**CONFIG), lambda: fake)
+    alert = parse_common_alert(json.dumps(metric_alert()).encode())
+
+    with pytest.raises(TransientError):
+        service.handle(alert)
+    retried = service.handle(alert)
+
+    (job,) = fake.job_names
+    assert (retried.decision, retried.job_name) == ("submitted", job)
+    assert fake.submissions == 1
+
+
+def test_a_claim_stored_without_a_token_is_taken_over_when_stale_and_submits_once(app_context: AppContext) -> None:
+    """A claim written before claims carried a token (its attempt named no job) still ends in one job."""
+    fake = FakeJobPlatform()
+    clock = Clock(datetime(2026, 3, 22, 14, 0, tzinfo=UTC))
+    store = app_context.state_store()
+    service = RetrainingService(lambda: store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
+    alert = parse_common_alert(json.dumps(metric_alert()).encode())
+    stale = (clock.now - STALE_AFTER).isoformat()
+    store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "state": "submitting", "claimed_at": stale})
+
+    taken_over = service.handle(alert)
+    again = service.handle(alert)
+
+    assert taken_over.decision == "submitted" and taken_over.job_name == fake.job_names[0]
+    assert (again.decision, again.job_name) == ("duplicate", taken_over.job_name)
+    assert fake.submissions == 1
+
+
 def test_a_permanent_platform_error_is_502_and_leaves_the_alert_unclaimed(
     app_context: AppContext, platform: FakeJobPlatform
 ) -> None:
@@ -308,7 +359,7 @@ def test_another_alert_inside_the_cool_down_is_suppressed_with_its_end(
     body = body_of(resp)
     assert body["decision"] == "suppressed"
     assert body["cooldown_until"] == first["cooldown_until"]
-    assert "retrain-job-1" in body["reason"]
+    assert platform.job_names[0] in body["reason"]
     assert platform.submissions == 1
     again = body_of(deliver(log_search_alert()))
     assert again["decision"] == "duplicate"

@@ -1,15 +1,19 @@
-"""The Blob state store on Azurite: ETag conditions, leases, and submission claims across threads and processes."""
+"""The Blob state store on Azurite: ETag conditions, leases, submission claims across threads and processes, and
+documents that are not JSON objects."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.azure.storage import BlobStateStore
-from shared.ports import ConflictError, Document, LockHeldError
+from shared.ports import ConflictError, CorruptDocumentError, Document, LockHeldError, PlatformError, TransientError
 from shared.services.submission_claim import Claim, SubmissionClaims
 from shared.settings import Settings
 
@@ -17,6 +21,23 @@ from shared.settings import Settings
 @pytest.fixture
 def store(storage_env: dict[str, str]) -> BlobStateStore:
     return BlobStateStore.from_settings(Settings(storage_env))
+
+
+def _state_container(storage_env: dict[str, str]) -> ContainerClient:
+    service = BlobServiceClient.from_connection_string(storage_env["STORAGE_CONNECTION_STRING"])
+    return service.get_container_client(storage_env["STATE_CONTAINER"])
+
+
+def plant(storage_env: dict[str, str], key: str, raw: bytes) -> None:
+    """Write ``raw`` at ``key`` behind the store's back, as a hand edit or a cut-short upload would."""
+    container = _state_container(storage_env)
+    with suppress(ResourceExistsError):
+        container.create_container()
+    container.upload_blob(key, raw, overwrite=True)
+
+
+def stored(storage_env: dict[str, str], key: str) -> bytes:
+    return bytes(_state_container(storage_env).download_blob(key).readall())
 
 
 def test_create_then_get_returns_data_and_etag(store: BlobStateStore) -> None:
@@ -27,6 +48,39 @@ def test_create_then_get_returns_data_and_etag(store: BlobStateStore) -> None:
 
 def test_get_missing_is_none(store: BlobStateStore) -> None:
     assert store.get("nope.json") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"watermark": "2026-11-24T10:00:00Z", "pending_fi', "not valid JSON (Unterminated string"),
+        (b"", "not valid JSON (Expecting value at line 1 column 1)"),
+        (b'{"a": 1} trailing', "not valid JSON (Extra data"),
+        (b'\xff\xfe{"a": 1}', "not UTF-8"),
+        (b"[1, 2]", "a JSON list, not an object"),
+        (b'"text"', "a JSON str, not an object"),
+        (b"null", "a JSON NoneType, not an object"),
+    ],
+    ids=["truncated", "empty", "trailing", "not-utf8", "list", "string", "null"],
+)
+def test_a_document_that_is_not_a_json_object_is_an_error_naming_it(
+    store: BlobStateStore, storage_env: dict[str, str], raw: bytes, reason: str
+) -> None:
+    store.create("export/watermark.json", {"v": 1})  # the container exists; then the blob is broken by hand
+    plant(storage_env, "export/watermark.json", raw)
+
+    with pytest.raises(CorruptDocumentError) as caught:
+        store.get("export/watermark.json")
+
+    error = caught.value
+    assert error.key == "export/watermark.json" and reason in error.detail
+    assert "'export/watermark.json' is unreadable" in str(error) and "fix or delete it" in str(error)
+    assert isinstance(error, PlatformError) and not isinstance(error, TransientError)  # a retry reads the same bytes
+    with pytest.raises(ConflictError):  # never taken for absent: create-if-absent does not write over it
+        store.create("export/watermark.json", {"v": 2})
+    assert stored(storage_env, "export/watermark.json") == raw
+    assert store.delete("export/watermark.json")  # what an operator does with it
+    assert store.get("export/watermark.json") is None
 
 
 def test_create_if_absent_conflicts_when_present(store: BlobStateStore) -> None:
