@@ -9,8 +9,7 @@ decision for one alert notification goes:
    decides; every other delivery is a **duplicate** and answers with what the claim holds: the first job's
    name, the suppression, or "in progress" while the first delivery is still submitting. A claim left
    ``submitting`` for :data:`~shared.services.submission_claim.STALE_AFTER` (its process died) may be taken
-   over. (It is a document written with ``create``/``replace`` rather than ``StateStore.claim``: the same
-   create-if-absent guarantee, but the port lets a claimer update it with the job name.)
+   over.
 3. **cool-down** per model (``retraining/cooldown/<model>.json``, :mod:`shared.services.retraining_cooldown`):
    the claimer reads it and, when no retraining is inside the cool-down, writes a *pending reservation* with an
    ETag condition before submitting. Two different alerts racing both read "free", but only one conditional
