@@ -1,6 +1,6 @@
 """score.py under a real azmlinfsrv process on a free loopback port, called over HTTP: the sample request, every
-kind of bad input (400 naming the field, never a 500), and the console-log lines read back with the export's
-RequestAssembler."""
+kind of bad input (400 naming the field, never a 500 or a dropped connection, generated bodies included), unusual
+values scored and counted, and the console-log lines read back with the export's RequestAssembler."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from ml_assets.src.contracts.console_log import RequestAssembler, is_inference_line
 from ml_assets.src.contracts.feature_schema import FEATURES
 from ml_assets.src.stores.local_registry import LocalModelRegistry
 from ml_assets.src.training import prepare, synthetic, train
 from shared.local.serve import ScoringServer
+from tests.hostile_requests import HostileBody, hostile_bodies
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +90,7 @@ def test_sample_request_is_scored_and_logged(server):
     records = json.loads(body)["data"]
     assert logged.rows == [[r[f] for f in FEATURES] for r in records]
     assert logged.predictions == predictions
-    assert logged.unknown_categories == 0
+    assert logged.unknown_categories == 0 and logged.values_outside_training_range == 0
 
 
 def test_large_request_is_split_over_several_lines_and_reassembled(server):
@@ -139,3 +141,45 @@ def test_bad_input_gets_400_naming_the_field(server, body, expected):
     assert expected in doc["error"]
     assert "Traceback" not in json.dumps(doc)
     assert "req-bad" not in _requests_logged(server)
+
+
+def _with(raw: bytes, field: str = "age") -> bytes:
+    return json.dumps({"data": [_record(), {**_record(), field: "@@"}]}).encode().replace(b'"@@"', raw)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_with(b'"\\ud800"', "sex"), "record 1, field 'sex': not valid Unicode"),
+        (_with(b'"ma\xffle"', "sex"), "record 1, field 'sex': not valid Unicode"),
+        (_with(b"[" * 20_000 + b"]" * 20_000), "record 1, field 'age': nested 20003 levels deep"),
+        (_with(str(10**400).encode()), "record 1, field 'age': expected a finite number"),
+        (_with(b"1" * 5000, "credit_limit"), "record 1, field 'credit_limit': expected a finite number"),
+        (_with(b"1e400", "bill_amount_1"), "record 1, field 'bill_amount_1': expected a finite number"),
+        (_with(b'33, "age": 34'), "record 1, field 'age': appears more than once"),
+        (_with(b"-3", "payment_amount_1"), "record 1, field 'payment_amount_1': -3 is below 0"),
+        (_with(b"130"), "record 1, field 'age': 130 is above 120"),
+    ],
+)
+def test_hostile_input_gets_400_naming_the_record_and_field(server, body, expected):
+    status, doc, _ = _post(server, body, {"x-request-id": "req-hostile"})
+    assert status == 400
+    assert doc["error"].startswith(expected)
+    assert "req-hostile" not in _requests_logged(server)
+
+
+@settings(max_examples=15, deadline=None)
+@given(hostile=hostile_bodies())
+def test_generated_hostile_bodies_get_400_with_a_json_body(server, hostile: HostileBody):
+    status, doc, _ = _post(server, hostile.body, {"x-request-id": "req-generated"})
+    assert status == 400, doc
+    assert doc["error"].startswith(hostile.expected), (hostile.kind, doc["error"])
+
+
+def test_unusual_values_are_scored_and_counted(server):
+    records = [{**_record(), "age": 95, "credit_limit": 250_000}, {**_record(), "bill_amount_2": -20_000}]
+    status, doc, _ = _post(server, json.dumps({"data": records}).encode(), {"x-request-id": "req-unusual"})
+    assert status == 200 and len(doc["predictions"]) == 2
+    logged = _requests_logged(server, "req-unusual")["req-unusual"]
+    assert logged.values_outside_training_range == 3
+    assert logged.unknown_categories == 0

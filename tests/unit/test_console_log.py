@@ -146,3 +146,46 @@ def test_fast_and_standard_library_decoders_agree(text: str) -> None:
             return "rejected"
 
     assert outcome(console_log._loads) == outcome(console_log._json_loads)
+
+
+def test_counts_are_per_line_and_add_up_over_the_request() -> None:
+    n = 300
+    lines = _lines(
+        n,
+        unknown_categories=[i % 2 for i in range(n)],
+        values_outside_training_range=[int(i % 3 == 0) for i in range(n)],
+    )
+    assert len(lines) > 1
+    parsed = [parse_line(line) for line in lines]
+    for line in parsed:
+        records = range(line.first_record, line.first_record + len(line.rows))
+        assert line.unknown_categories == sum(i % 2 for i in records)
+        assert line.values_outside_training_range == sum(int(i % 3 == 0) for i in records)
+    assembler = RequestAssembler()
+    assembler.add_all(lines)
+    (request,), _ = assembler.finish()
+    assert (request.unknown_categories, request.values_outside_training_range) == (n // 2, n // 3)
+
+
+# A line as score.py wrote it before values_outside_training_range existed.
+OLD_LINE = (
+    f'{MARKER} {{"service":"online/credit-default/2","deployment":"blue","request_id":"old-1",'
+    '"time":"2026-11-20T08:00:00.000001Z","n_records":1,"columns":["credit_limit"],"part":1,"parts":1,'
+    '"first_record":0,"rows":[[18000]],"predictions":[0.25],"unknown_categories":1}'
+)
+
+
+def test_a_line_written_before_the_outside_count_existed_still_parses_with_zero() -> None:
+    line = parse_line(OLD_LINE)
+    assert (line.unknown_categories, line.values_outside_training_range) == (1, 0)
+    assembler = RequestAssembler()
+    assembler.add(OLD_LINE)
+    (request,), rejected = assembler.finish()
+    assert rejected == [] and request.rows == [[18000]] and request.values_outside_training_range == 0
+
+
+@pytest.mark.parametrize("value", ['"3"', "1.5", "true", "null"])
+def test_an_outside_count_that_is_not_an_integer_is_rejected(value: str) -> None:
+    message = OLD_LINE[:-1] + f',"values_outside_training_range":{value}}}'
+    with pytest.raises(ConsoleLogError, match="'values_outside_training_range' is not an integer"):
+        parse_line(message)

@@ -322,9 +322,9 @@ def test_bad_requests_name_the_problem(body, expected):
 def test_unknown_categories_are_counted():
     records = _records()
     records[1]["education"] = "doctorate"
-    rows, unknown = score.parse_request(json.dumps({"data": records}).encode(), max_records=5)
-    assert unknown == [0, 1]
-    assert rows[1][FEATURES.index("education")] == "doctorate"
+    parsed = score.parse_request(json.dumps({"data": records}).encode(), max_records=5)
+    assert parsed.unknown_categories == [0, 1]
+    assert parsed.rows[1][FEATURES.index("education")] == "doctorate"
 
 
 def test_model_identity_from_the_model_dir_or_settings():

@@ -5,12 +5,18 @@ Analytics as ``AmlOnlineEndpointConsoleLog`` rows. Each line is ``MARKER`` follo
 
     MLOPS_INFERENCE_V1 {"service": "online/<model>/<version>", "deployment": "...", "request_id": "...",
       "time": "2026-11-24T10:00:00.123456Z", "part": 1, "parts": 3, "first_record": 0, "n_records": 120,
-      "columns": [...], "rows": [[...], ...], "predictions": [...], "unknown_categories": 0}
+      "columns": [...], "rows": [[...], ...], "predictions": [...], "unknown_categories": 0,
+      "values_outside_training_range": 0}
 
 Log Analytics truncates long string values (about 32 KB), so a request with many records is split into
 ``parts`` lines of at most :data:`MAX_LINE_BYTES`, each holding whole records (``rows``, in ``columns``
 order, with their ``predictions``) starting at record index ``first_record``. The reader re-assembles a
 request from all its parts and rejects (never silently drops) incomplete or inconsistent ones.
+
+``unknown_categories`` and ``values_outside_training_range`` count, over a line's records, the categorical
+values outside the known vocabularies and the numeric values outside the training range (both scored:
+``feature_schema.unknown_categories`` and ``feature_schema.values_outside_training_range``). Lines written
+before ``values_outside_training_range`` existed lack it: the reader takes it as 0.
 
 Standard library only: imported by the scoring container, the export and the tests alike. Where
 ``orjson`` is installed (the function app) the reader uses it: JSON decoding is most of the export's
@@ -70,13 +76,16 @@ def format_lines(
     rows: Sequence[Sequence[Any]],
     predictions: Sequence[float],
     unknown_categories: Sequence[int] | None = None,
+    values_outside_training_range: Sequence[int] | None = None,
     max_bytes: int = MAX_LINE_BYTES,
 ) -> list[str]:
-    """The lines to print for one request (at least one). Raises ConsoleLogError if one record alone
-    cannot fit in ``max_bytes`` (the caller should have rejected such a record)."""
+    """The lines to print for one request (at least one); the two counts are per record (None: zeros).
+    Raises ConsoleLogError if one record alone cannot fit in ``max_bytes`` (the caller should have rejected
+    such a record)."""
     if len(rows) != len(predictions):
         raise ConsoleLogError(f"{len(rows)} rows but {len(predictions)} predictions")
     unknown = list(unknown_categories) if unknown_categories is not None else [0] * len(rows)
+    outside = list(values_outside_training_range) if values_outside_training_range is not None else [0] * len(rows)
     head = {
         "service": service_name(model_name, model_version),
         "deployment": deployment,
@@ -85,14 +94,14 @@ def format_lines(
         "n_records": len(rows),
         "columns": list(columns),
     }
-    # Budget: marker, the fixed fields, and the per-part numbers (at most ~60 bytes).
-    fixed = len(MARKER) + 1 + len(json.dumps(head, separators=(",", ":")).encode()) + 120
+    # Budget: marker, the fixed fields, and the per-part numbers and counts (at most ~130 bytes).
+    fixed = len(MARKER) + 1 + len(json.dumps(head, separators=(",", ":")).encode()) + 160
     encoded = [
-        (json.dumps(list(r), separators=(",", ":")), json.dumps(float(p)), u)
-        for r, p, u in zip(rows, predictions, unknown, strict=True)
+        (json.dumps(list(r), separators=(",", ":")), json.dumps(float(p)), u, o)
+        for r, p, u, o in zip(rows, predictions, unknown, outside, strict=True)
     ]
-    chunks: list[tuple[int, list[tuple[str, str, int]]]] = []
-    current: list[tuple[str, str, int]] = []
+    chunks: list[tuple[int, list[tuple[str, str, int, int]]]] = []
+    current: list[tuple[str, str, int, int]] = []
     size = fixed
     start = 0
     for i, item in enumerate(encoded):
@@ -112,7 +121,8 @@ def format_lines(
             f'{prefix},"part":{part},"parts":{len(chunks)},"first_record":{first},'
             f'"rows":[{",".join(i[0] for i in items)}],'
             f'"predictions":[{",".join(i[1] for i in items)}],'
-            f'"unknown_categories":{sum(i[2] for i in items)}}}'
+            f'"unknown_categories":{sum(i[2] for i in items)},'
+            f'"values_outside_training_range":{sum(i[3] for i in items)}}}'
         )
         lines.append(f"{MARKER} {body}")
     return lines
@@ -135,6 +145,7 @@ class LogLine:
     rows: list[list[Any]]
     predictions: list[float]
     unknown_categories: int
+    values_outside_training_range: int = 0
 
 
 def is_inference_line(message: str) -> bool:
@@ -171,6 +182,7 @@ def parse_line(message: str) -> LogLine:
             rows=_list(doc, "rows"),
             predictions=_list(doc, "predictions"),
             unknown_categories=_int(doc, "unknown_categories"),
+            values_outside_training_range=_optional_int(doc, "values_outside_training_range"),
         )
     except KeyError as exc:
         raise ConsoleLogError(f"field {exc.args[0]!r} is missing") from None
@@ -204,6 +216,11 @@ def _int(doc: dict[str, Any], key: str) -> int:
     return value
 
 
+def _optional_int(doc: dict[str, Any], key: str) -> int:
+    """A count added to the contract after lines were already written: absent is 0."""
+    return _int(doc, key) if key in doc else 0
+
+
 def _list(doc: dict[str, Any], key: str) -> list[Any]:
     value = doc[key]
     if not isinstance(value, list):
@@ -224,6 +241,7 @@ class Request:
     rows: list[list[Any]]
     predictions: list[float]
     unknown_categories: int
+    values_outside_training_range: int = 0
 
 
 @dataclass
@@ -318,4 +336,5 @@ def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request
         rows=rows,
         predictions=predictions,
         unknown_categories=sum(line.unknown_categories for line in lines),
+        values_outside_training_range=sum(line.values_outside_training_range for line in lines),
     )

@@ -2,8 +2,10 @@
 
 ``init()`` loads the MLflow model found under ``AZUREML_MODEL_DIR``. ``run()`` takes ``{"data": [records]}`` (records
 in the curated schema) and returns ``{"predictions": [probability of default, ...]}``. Bad input gets a 400 whose
-message names the record index and the field; it is never scored and never a 500. Every scored request is
-printed as console-log lines (``console_log.format_lines``) that the export reads back from Log Analytics.
+message names the record index and the field; it is never scored and never a 500 (``request_parsing``: every
+body is either parsed or refused). Every scored request is printed as console-log lines
+(``console_log.format_lines``, with the counts of unknown categories and of values outside the training range)
+that the export reads back from Log Analytics.
 
 azmlinfsrv loads this file by path (module ``entry_module``, no package), so the modules it needs are imported
 from the package ``src`` of the deployment's code root (``ml_assets/``, two folders above this file); imported as
@@ -17,7 +19,6 @@ import os
 # One request is scored on one core: OpenMP thread start-up would cost more than the trees (set before numpy).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import json
 import re
 import sys
 import traceback
@@ -30,24 +31,22 @@ from typing import Any
 if __package__:
     from ..contracts import console_log, feature_schema
     from ..training.model import find_mlmodel_dir
+    from .request_parsing import BadRequest, parse_request
 else:  # loaded by path: make the code root importable and import the other modules from the package `src`
     _code_root = str(Path(__file__).resolve().parents[2])
     if _code_root not in sys.path:
         sys.path.insert(0, _code_root)
     from src.contracts import console_log, feature_schema  # type: ignore[no-redef]
+    from src.scoring.request_parsing import BadRequest, parse_request  # type: ignore[no-redef]
     from src.training.model import find_mlmodel_dir  # type: ignore[no-redef]
 
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 
+__all__ = ["BadRequest", "handle", "init", "parse_request", "run"]
+
 DEFAULT_MAX_RECORDS = 1000
-MAX_CATEGORY_CHARS = 64
-MAX_BODY_BYTES = 8 * 1024 * 1024
 _VERSIONED_DIR = re.compile(r"^\d+$")
-
-
-class BadRequest(ValueError):
-    pass
 
 
 class _State:
@@ -95,38 +94,6 @@ def init() -> None:
     )
 
 
-def parse_request(body: bytes, max_records: int) -> tuple[list[list[Any]], list[int]]:
-    """Body → rows in the curated column order and the unknown-category count per record. Raises BadRequest."""
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the request body is not valid JSON ({str(exc)[:100]})") from None
-    if not isinstance(doc, dict) or "data" not in doc:
-        raise BadRequest("expected a JSON object {\"data\": [records]}: field 'data' is missing")
-    records = doc["data"]
-    if not isinstance(records, list):
-        raise BadRequest(f"field 'data' must be a list of records, got {type(records).__name__}")
-    if not records:
-        raise BadRequest("field 'data' is an empty list: send at least one record")
-    if len(records) > max_records:
-        raise BadRequest(f"field 'data' has {len(records)} records; at most {max_records} per request")
-    rows: list[list[Any]] = []
-    unknown: list[int] = []
-    for index, record in enumerate(records):
-        try:
-            clean = feature_schema.validate_record(index, record)
-        except feature_schema.RecordError as exc:
-            raise BadRequest(str(exc)) from None
-        for name in feature_schema.CATEGORICAL_FEATURES:
-            if len(clean[name]) > MAX_CATEGORY_CHARS:
-                raise BadRequest(f"record {index}, field {name!r}: longer than {MAX_CATEGORY_CHARS} characters")
-        rows.append([clean[name] for name in feature_schema.FEATURES])
-        unknown.append(feature_schema.unknown_categories(clean))
-    return rows, unknown
-
-
 def request_id_from(headers: Mapping[str, str]) -> str:
     for header in ("x-request-id", "x-ms-request-id", "x-ms-client-request-id"):
         value = headers.get(header)
@@ -156,12 +123,12 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
     if STATE.model is None:
         return 503, {"error": "the model is not loaded (init() has not completed)", "request_id": request_id}
     try:
-        rows, unknown = parse_request(body, STATE.max_records)
+        parsed = parse_request(body, STATE.max_records)
     except BadRequest as exc:
         print(f"score: request {request_id} rejected (400): {exc}", flush=True)
         return 400, {"error": str(exc), "request_id": request_id}
     try:
-        predictions = score(rows)
+        predictions = score(parsed.rows)
     except Exception:  # noqa: BLE001 - the client gets a message and the request id, the log gets the traceback
         print(f"score: request {request_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         return 500, {"error": "internal error while scoring; see the deployment logs", "request_id": request_id}
@@ -172,9 +139,10 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
         deployment=STATE.deployment,
         time=datetime.now(UTC),
         columns=feature_schema.FEATURES,
-        rows=rows,
+        rows=parsed.rows,
         predictions=predictions,
-        unknown_categories=unknown,
+        unknown_categories=parsed.unknown_categories,
+        values_outside_training_range=parsed.values_outside_training_range,
     )
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contracts.feature_schema import CATEGORIES, FEATURES, REPAYMENT_STATUS_VALUES, TARGET
+from ..contracts.feature_schema import CATEGORIES, FEATURES, REPAYMENT_STATUS_VALUES, TARGET, VALUE_RULES
 
 DEFAULT_RATE = 0.2212
 
@@ -252,7 +252,8 @@ def parse_shift(spec: str | float, name: str) -> tuple[str, float | str]:
 
 
 def apply_shift(frame: pd.DataFrame, shift: Mapping[str, str | float], *, seed: int = 0) -> pd.DataFrame:
-    """A copy of ``frame`` with the chosen features shifted (numbers stay in plausible ranges)."""
+    """A copy of ``frame`` with the chosen features shifted (numbers stay in plausible ranges, and always within
+    what the schema's :data:`VALUE_RULES` deem possible, e.g. no negative payment)."""
     rng = np.random.default_rng(seed)
     out = frame.copy()
     for name, spec in shift.items():
@@ -268,7 +269,7 @@ def apply_shift(frame: pd.DataFrame, shift: Mapping[str, str | float], *, seed: 
         elif name == "credit_limit":
             out[name] = np.clip(np.round(values / 500) * 500, 500, None)
         else:
-            out[name] = np.round(values, 2)
+            out[name] = np.clip(np.round(values, 2), *VALUE_RULES[name].possible)
     return out
 
 
