@@ -195,6 +195,13 @@ VALUE_RULES: Final[dict[str, ValueRule]] = {
 }
 
 
+# Per numeric feature: (lowest possible, highest possible, whole numbers only, stored as int).
+_PLAIN_BOUNDS: Final[dict[str, tuple[float, float, bool, bool]]] = {
+    name: (rule.possible[0], rule.possible[1], rule.whole, NUMERIC[name] == "int") for name, rule in VALUE_RULES.items()
+}
+_PLAIN_NUMBERS: Final = (int, float)  # exact types: a bool is an int, and is refused by the full check
+
+
 class RecordError(ValueError):
     """A record does not fit the schema. ``field`` names the column (None: the record itself)."""
 
@@ -226,6 +233,16 @@ def validate_record(index: int, record: Any, *, allow_extra: bool = False) -> di
     out: dict[str, Any] = {}
     for name in FEATURES:
         value = record[name]
+        # Every value of every request passes here: a value that is plainly fine is settled inline, and only
+        # the rest goes through the checks that name what is wrong.
+        bounds = _PLAIN_BOUNDS.get(name)
+        if bounds is not None and type(value) in _PLAIN_NUMBERS and bounds[0] <= value <= bounds[1]:
+            if not bounds[2] or type(value) is int:
+                out[name] = int(value) if bounds[3] else float(value)
+                continue
+        elif bounds is None and type(value) is str and value.isascii() and name not in CLOSED_CATEGORIES:
+            out[name] = value
+            continue
         out[name] = _category(index, name, value) if name in CATEGORIES else _number(index, name, value)
     return out
 
@@ -256,9 +273,10 @@ def _number(index: int, name: str, value: Any) -> float | int:
         raise RecordError(index, name, f"expected a number, got {json_type(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RecordError(index, name, "expected a finite number (not NaN, Infinity or beyond a 64-bit float)")
-    problem = VALUE_RULES[name].problem(value)
-    if problem is not None:
-        raise RecordError(index, name, problem)
+    rule = VALUE_RULES[name]
+    # The bounds first: almost every value is inside them, and this runs for every number of every request.
+    if not rule.possible[0] <= value <= rule.possible[1] or (rule.whole and not float(value).is_integer()):
+        raise RecordError(index, name, rule.problem(value) or f"{show_value(value)} is not possible")
     return int(value) if NUMERIC[name] == "int" else float(value)
 
 
