@@ -6,10 +6,12 @@ from typing import Any
 
 from shared.ports import StateStore
 from shared.services import state_keys
+from shared.services.retraining_decisions import bounded_record
 
 
 def read_status(store: StateStore) -> dict[str, Any]:
-    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset."""
+    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset. A rejected
+    alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
 
     def doc(key: str) -> dict[str, Any]:
         found = store.get(key)
@@ -23,6 +25,16 @@ def read_status(store: StateStore) -> dict[str, Any]:
     return {
         "export": {"watermark": doc(state_keys.EXPORT_WATERMARK), "last_run": doc(state_keys.EXPORT_LAST_RUN)},
         "rollouts": rollouts,
-        "retraining": {"last": doc(state_keys.RETRAINING_LAST)},
+        "retraining": {"last": _retraining_last(doc(state_keys.RETRAINING_LAST))},
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
     }
+
+
+def _retraining_last(data: dict[str, Any]) -> dict[str, Any]:
+    """The last decisions with a rejected body as an excerpt: the writer keeps only that, and this holds for a
+    document written before it did."""
+    shown = dict(data)
+    for name in ("last_decision", "last_submission"):
+        if isinstance(shown.get(name), dict):
+            shown[name] = bounded_record(shown[name])
+    return shown

@@ -1,4 +1,4 @@
-"""`status`: HTTP GET returning what the state store holds."""
+"""`status`: HTTP GET returning what the state store holds (a rejected alert body as an excerpt: see `read_status`)."""
 
 from __future__ import annotations
 
