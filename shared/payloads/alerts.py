@@ -9,8 +9,9 @@
 - log search alerts (``monitoringService`` ``Log Alerts V2``, scheduled query rules from API 2021-08-01):
   ``LogQueryCriteria``; each ``condition.allOf`` item holds the ``searchQuery``.
 
-Anything else (not JSON, another schema, activity-log or legacy log alerts, a missing ``alertId``, a
-``monitorCondition`` other than ``Fired``/``Resolved``, …) raises :class:`shared.payloads.PayloadError`
+Anything else (not JSON or JSON that :mod:`shared.payloads.json_values` refuses, another schema, activity-log
+or legacy log alerts, a missing ``alertId``, a ``monitorCondition`` other than ``Fired``/``Resolved``, a time
+that UTC cannot represent, …) raises :class:`shared.payloads.PayloadError`
 whose ``field`` is the dotted path of what is wrong. Bodies above 256 KB (the service's own limit for
 common-schema alerts) raise :class:`PayloadTooLargeError`.
 
@@ -24,10 +25,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from shared.payloads import PayloadError
+from shared.payloads.json_values import load_json, to_utc
 
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -270,12 +272,7 @@ def _custom_properties(value: Any) -> dict[str, str]:
 def _load_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise PayloadError("body", "empty; expected a JSON object in the common alert schema")
-    try:
-        doc = json.loads(body)
-    except RecursionError:
-        raise PayloadError("body", "JSON nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integer too long
-        raise PayloadError("body", f"not valid JSON ({exc})") from None
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise PayloadError("body", f"expected a JSON object, got {_json_type(doc)}")
     return doc
@@ -337,11 +334,15 @@ def _scalar_text(value: Any, path: str) -> str | None:
 
 
 def _number(value: Any, path: str) -> float | None:
+    """A metric value: informational, so one out of any float's range is kept as unknown (None)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(path, f"expected a number or null, got {_json_type(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: as out of range as 1e400, which parses to inf
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -374,7 +375,7 @@ def _datetime(value: Any, path: str, *, required: bool) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise PayloadError(path, f"not a valid ISO-8601 time: {_show(value)}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return to_utc(parsed, path)
 
 
 def _show(value: Any, limit: int = 80) -> str:

@@ -5,21 +5,24 @@
 Every field is optional: no window means the scheduled window (the last ``DRIFT_WINDOW`` up to the current
 whole hour); only ``window_end`` means ``DRIFT_WINDOW`` before it; only ``window_start`` means up to the current
 whole hour. No ``model_version`` means the latest registered version. Times are ISO-8601 with ``Z`` or an
-offset (naive times are read as UTC). Unknown fields are rejected, so a typo never silently runs the default.
+offset (naive times are read as UTC), from :data:`EARLIEST` on: no exported data is older, and earlier years
+are where the window's arithmetic and its four-digit-year formats break. Unknown fields are rejected, so a
+typo never silently runs the default.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from shared.payloads import PayloadError
+from shared.payloads.json_values import load_json, to_utc
 
 FIELDS: Final = ("window_start", "window_end", "model_version")
 MAX_BODY_BYTES: Final = 16 * 1024
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -37,8 +40,11 @@ def parse_instant(value: Any, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise PayloadError(field, f"{text!r} is not an ISO-8601 date-time such as 2026-11-24T00:00:00Z") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise PayloadError(field, f"{text[:80]!r} is not an ISO-8601 date-time such as 2026-11-24T00:00:00Z") from None
+    moment = to_utc(parsed, field)
+    if moment < EARLIEST:
+        raise PayloadError(field, f"{text[:80]!r} is before {EARLIEST.isoformat()}; no exported data is that old")
+    return moment
 
 
 def parse_drift_request(body: bytes | None) -> DriftJobRequest:
@@ -46,15 +52,12 @@ def parse_drift_request(body: bytes | None) -> DriftJobRequest:
     if body is None or not body.strip():
         return DriftJobRequest()
     if len(body) > MAX_BODY_BYTES:
-        raise PayloadError(None, f"body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PayloadError(None, f"body is not JSON ({exc})") from None
+        raise PayloadError("body", f"larger than {MAX_BODY_BYTES} bytes")
+    data = load_json(body)
     if data is None:
         return DriftJobRequest()
     if not isinstance(data, dict):
-        raise PayloadError(None, f"expected a JSON object with {', '.join(FIELDS)} (all optional)")
+        raise PayloadError("body", f"expected a JSON object with {', '.join(FIELDS)} (all optional)")
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise PayloadError(unknown[0], f"unknown field; expected {', '.join(FIELDS)}")

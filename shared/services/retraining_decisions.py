@@ -4,8 +4,9 @@ Every delivery ends in one :class:`RetrainDecision` (see :mod:`shared.services.r
 reached). :class:`DecisionLog` logs it as one JSON line (``event: retrain_on_alert``, ``decision``,
 ``alert_id``, ``alert_rule``, ``job``, ``reason``, and what else applies) and records it under
 ``retraining/decisions/``; ``retraining/last.json`` (shown by ``status``) holds the last decision and the last
-submission. A body that fails validation is recorded whole (:func:`reject_payload`), so an alert refused by
-mistake can be replayed.
+submission. A body that fails validation is recorded whole (:func:`reject_payload`) under
+``retraining/decisions/``, so an alert refused by mistake can be replayed; ``retraining/last.json`` keeps
+only an excerpt of it (:func:`bounded_record`) and the key of the whole record.
 
 Plain Python: the state-store port, no Azure SDK.
 """
@@ -45,6 +46,10 @@ class RetrainDecision(StrEnum):
 
 
 _WARNINGS = frozenset({RetrainDecision.REJECTED, RetrainDecision.FAILED})
+
+# Enough of a rejected body to recognise the alert (its schemaId and essentials come first).
+BODY_EXCERPT_CHARS = 1024
+_BODY_FIELDS = ("body", "body_base64")
 
 
 @dataclass(frozen=True)
@@ -134,15 +139,15 @@ class DecisionLog:
     def _write(self, store: StateStore, outcome: RetrainOutcome) -> None:
         record = outcome.record()
         stamp = outcome.at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        store.put(
-            f"{state_keys.RETRAINING_DECISIONS_PREFIX}{stamp}-{outcome.decision}-{uuid.uuid4().hex[:8]}.json", record
-        )
+        key = f"{state_keys.RETRAINING_DECISIONS_PREFIX}{stamp}-{outcome.decision}-{uuid.uuid4().hex[:8]}.json"
+        store.put(key, record)
+        last = bounded_record(record, key)
         for _ in range(CAS_ATTEMPTS):
             doc = store.get(state_keys.RETRAINING_LAST)
             data = dict(doc.data) if doc else {}
-            data["last_decision"] = record
+            data["last_decision"] = last
             if outcome.decision == RetrainDecision.SUBMITTED:
-                data["last_submission"] = record
+                data["last_submission"] = last
             try:
                 write_back(store, state_keys.RETRAINING_LAST, data, doc.etag if doc else None)
                 return
@@ -153,6 +158,22 @@ class DecisionLog:
             state_keys.RETRAINING_LAST,
             state_keys.RETRAINING_DECISIONS_PREFIX,
         )
+
+
+def bounded_record(record: Mapping[str, Any], key: str | None = None) -> dict[str, Any]:
+    """``record`` as ``retraining/last.json`` and ``status`` show it: a rejected body (``body`` or
+    ``body_base64``) cut to its first :data:`BODY_EXCERPT_CHARS` characters (``body_excerpt`` or
+    ``body_base64_excerpt``, ``body_truncated``; ``body_bytes`` is the whole size) and ``record``, the key of the
+    decision record that keeps the whole body (``key``, when known)."""
+    out = dict(record)
+    for name in _BODY_FIELDS:
+        text = out.pop(name, None)
+        if isinstance(text, str):
+            out[f"{name}_excerpt"] = text[:BODY_EXCERPT_CHARS]
+            out["body_truncated"] = len(text) > BODY_EXCERPT_CHARS
+    if key is not None:
+        out["record"] = key
+    return out
 
 
 def reject_payload(

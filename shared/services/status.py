@@ -11,10 +11,12 @@ from typing import Any
 
 from shared.ports import CorruptDocumentError, StateStore
 from shared.services import state_keys
+from shared.services.retraining_decisions import bounded_record
 
 
 def read_status(store: StateStore) -> dict[str, Any]:
-    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset."""
+    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset. A rejected
+    alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
 
     def doc(key: str) -> dict[str, Any]:
         try:
@@ -35,7 +37,7 @@ def read_status(store: StateStore) -> dict[str, Any]:
     return {
         "export": {"watermark": doc(state_keys.EXPORT_WATERMARK), "last_run": doc(state_keys.EXPORT_LAST_RUN)},
         "rollouts": rollouts,
-        "retraining": {"last": doc(state_keys.RETRAINING_LAST)},
+        "retraining": {"last": _retraining_last(doc(state_keys.RETRAINING_LAST))},
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
     }
 
@@ -46,3 +48,13 @@ def unreadable(exc: CorruptDocumentError) -> dict[str, Any]:
 
 def _rollout_name(key: str) -> str:
     return key.removeprefix(state_keys.ROLLOUT_PREFIX).removesuffix(".json")
+
+
+def _retraining_last(data: dict[str, Any]) -> dict[str, Any]:
+    """The last decisions with a rejected body as an excerpt: the writer keeps only that, and this holds for a
+    document written before it did."""
+    shown = dict(data)
+    for name in ("last_decision", "last_submission"):
+        if isinstance(shown.get(name), dict):
+            shown[name] = bounded_record(shown[name])
+    return shown

@@ -43,19 +43,29 @@ def stamp(moment: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """An ISO 8601 time with a time zone (``Z`` or an offset), in UTC. ValueError otherwise."""
+    """An ISO 8601 time with a time zone (``Z`` or an offset), in UTC. ValueError otherwise, also for a time
+    that UTC cannot represent (``0001-01-01T00:00:00+05:00``)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the range of UTC times") from None
 
 
 def parse_time(value: object) -> datetime | None:
-    """A time read from a document: None when it is missing or not a time; without a time zone, UTC."""
+    """A time read from a document, in UTC: None when it is missing, not a time or outside the range of UTC
+    times; without a time zone, UTC."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None

@@ -4,11 +4,12 @@ The Event Grid handler only records the rollout (milliseconds, no ML platform ca
 advances it. What escapes the Event Grid handler, and so makes Event Grid redeliver (with back-off, for
 at most its retry policy, 24 h by default, then dead-lettering): a state-store failure and a
 configuration error, both of which a later delivery can succeed after. Everything about the event
-itself (other type, other model, skip tag, malformed data, duplicates, stale versions) is logged and
-acknowledged, because redelivering the same event cannot change the outcome. An unreadable rollout document
-(not a JSON object) is logged naming it and raised: Event Grid redelivers, then dead-letters the event, so
-the event is kept until an operator fixes or deletes the document. The reconciler logs such a document,
-reconciles the others and then raises, so the tick shows as failed.
+itself (other type, other model, skip tag, malformed data or envelope, duplicates, stale versions) is
+logged and acknowledged, because redelivering the same event cannot change the outcome. Both delivery
+schemas, Event Grid and CloudEvents 1.0, are read. An unreadable rollout document (not a JSON object) is
+logged naming it and raised: Event Grid redelivers, then dead-letters the event, so the event is kept until
+an operator fixes or deletes the document. The reconciler logs such a document, reconciles the others and
+then raises, so the tick shows as failed.
 """
 
 from __future__ import annotations
@@ -35,30 +36,29 @@ SAMPLE_REQUEST = Path(__file__).resolve().parents[2] / "ml_assets" / "endpoints"
 @bp.function_name("deploy_registered_model")
 @bp.event_grid_trigger(arg_name="event")
 def deploy_registered_model(event: func.EventGridEvent) -> None:
-    from shared.payloads.events import is_model_registered, parse_model_registered
+    # The worker needs one class as the annotation; for a CloudEvents 1.0 subscription it passes a
+    # func.CloudEvent all the same (see shared.payloads.events), which read_envelope reads too.
+    from shared.payloads.events import is_model_registered, parse_envelope, read_envelope
     from shared.services.rollout_intake import RolloutConfig, record_model_registered
 
-    event_id = event.id
-    if not is_model_registered(event.event_type):
-        log.info("deploy_registered_model: event %s of type %s ignored", event_id, event.event_type)
+    envelope = read_envelope(event)
+    event_id = envelope.label()
+    if not is_model_registered(envelope.type):
+        log.info("deploy_registered_model: event %s of type %s ignored", event_id, envelope.type_label())
         return
     try:
-        data = event.get_json()
-    except ValueError as exc:
-        log.warning("deploy_registered_model: event %s ignored: data is not JSON (%s)", event_id, exc)
-        return
-    try:
-        parsed = parse_model_registered(
-            event_id=event_id,
-            event_type=event.event_type,
-            subject=event.subject,
-            data=data,
-            event_time=event.event_time,
-        )
+        parsed = parse_envelope(envelope)
     except PayloadError as exc:
-        log.warning("deploy_registered_model: malformed event %s ignored: %s", event_id, exc)
+        log.warning(
+            "deploy_registered_model: malformed event %s (%s, subject %s) ignored: %s",
+            event_id,
+            envelope.schema,
+            envelope.subject_label(),
+            exc,
+        )
         return
 
+    event_id = parsed.event_id
     try:
         context = get_context()
         config = RolloutConfig.from_settings(context.settings)

@@ -1,4 +1,5 @@
-"""`status`: HTTP GET returning what the state store holds.
+"""`status`: HTTP GET returning what the state store holds (a rejected alert body as an excerpt: see
+`read_status`).
 
 | outcome | status |
 | --- | --- |

@@ -297,8 +297,8 @@ def test_a_window_without_exported_data_answers_200_without_a_job(app_context, p
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (b"{not json", None),
-        (b"[1, 2]", None),
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
         ({"window_start": "yesterday"}, "window_start"),
         ({"window_end": 20261124}, "window_end"),
         ({"window_start": "2026-11-24T10:00:00Z", "window_end": "2026-11-24T09:00:00Z"}, "window_end"),

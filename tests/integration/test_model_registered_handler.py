@@ -1,8 +1,9 @@
 """`deploy_registered_model` called through its blueprint with real func.EventGridEvent objects, on Azurite.
 
-Given an event as the workspace system topic (or another sender) delivers it, when the handler runs,
-then the rollout document in the Blob state store says what happened, and nothing but a state-store
-or configuration failure escapes the handler.
+Given an event as the workspace system topic (or another sender) delivers it, in the Event Grid schema or in
+CloudEvents 1.0 (then the worker passes a func.CloudEvent), when the handler runs, then the rollout document
+in the Blob state store says what happened, and nothing but a state-store or configuration failure escapes
+the handler.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import pytest
 
 from shared.context import AppContext, use_context
 from shared.ports import TransientError
+from shared.services import state_keys
 from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import rollout as rollout_trigger
+from tests.samples import SCHEMAS, as_delivered, documented_event
 
 MODEL = "credit-default"
 TYPE = "Microsoft.MachineLearningServices.ModelRegistered"
@@ -132,6 +135,69 @@ def test_malformed_events_are_logged_with_their_id_and_ignored(
     assert document(app_context) is None
     messages = [r.getMessage() for r in caplog.records if "evt-bad-1" in r.getMessage()]
     assert messages and "malformed" in messages[0] and field in messages[0]
+
+
+@pytest.fixture
+def sample_model_context(storage_env: dict[str, str]) -> AppContext:
+    """The app configured for the documented sample's model."""
+    context = AppContext(settings=Settings({**storage_env, "MODEL_NAME": "sklearn_regression_model"}))
+    use_context(context)
+    return context
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_documented_model_registered_event_starts_a_rollout_in_either_schema(
+    sample_model_context: AppContext, schema: str
+) -> None:
+    event = as_delivered(documented_event("model-registered", schema))
+    assert isinstance(event, func.CloudEvent if schema == "cloudevents" else func.EventGridEvent)
+    call(event)  # type: ignore[arg-type]
+    found = sample_model_context.state_store().get(rollout_key("sklearn_regression_model"))
+    assert found is not None
+    assert found.data["state"] == "pending"
+    assert found.data["version"] == "20"
+    assert found.data["model_ref"] == "azureml:sklearn_regression_model:20"
+    assert found.data["event_ids"] == ["831e1650-001e-001b-66ab-eeb76e069631"]
+
+
+def test_the_same_event_in_both_schemas_starts_one_rollout(sample_model_context: AppContext) -> None:
+    for schema in SCHEMAS:
+        call(as_delivered(documented_event("model-registered", schema)))  # type: ignore[arg-type]
+    found = sample_model_context.state_store().get(rollout_key("sklearn_regression_model"))
+    assert found is not None
+    assert [h["to"] for h in found.data["history"]] == ["pending"]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_documented_model_deployed_event_is_acknowledged_and_logged_in_either_schema(
+    sample_model_context: AppContext, caplog: pytest.LogCaptureFixture, schema: str
+) -> None:
+    with caplog.at_level(logging.INFO):
+        call(as_delivered(documented_event("model-deployed", schema)))  # type: ignore[arg-type]
+    assert sample_model_context.state_store().list(state_keys.ROLLOUT_PREFIX) == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Microsoft.MachineLearningServices.ModelDeployed" in m and "ignored" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"data": {"ModelName": "sklearn_regression_model", "ModelVersion": "v20"}}, "data.ModelVersion"),
+        ({"data": ["not", "an", "object"]}, "data"),
+        ({"subject": 20}, "subject"),
+        ({"id": 20}, "id"),
+    ],
+    ids=["text version", "data a list", "subject a number", "id a number"],
+)
+def test_a_malformed_cloud_event_is_logged_with_its_field_and_acknowledged(
+    sample_model_context: AppContext, caplog: pytest.LogCaptureFixture, change: dict[str, Any], field: str
+) -> None:
+    event = {**documented_event("model-registered", "cloudevents"), **change}
+    with caplog.at_level(logging.WARNING):
+        call(as_delivered(event))  # type: ignore[arg-type]
+    assert sample_model_context.state_store().list(state_keys.ROLLOUT_PREFIX) == []
+    messages = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(messages) == 1 and f"{field}:" in messages[0] and "CloudEventSchemaV1_0" in messages[0]
 
 
 def test_five_duplicate_deliveries_start_one_rollout(app_context: AppContext) -> None:

@@ -9,7 +9,9 @@ import azure.functions as func
 
 from shared.context import AppContext
 from shared.services import state_keys
-from shared.triggers import status
+from shared.services.retraining_decisions import BODY_EXCERPT_CHARS
+from shared.triggers import retraining, status
+from tests.unit.test_alert_payload import metric_alert
 
 
 def _call() -> func.HttpResponse:
@@ -68,3 +70,31 @@ def test_status_answers_503_when_storage_is_unreachable() -> None:
     resp = _call()
     assert resp.status_code == 503
     assert time.monotonic() - started < 15  # a few quick retries, not the SDK's minutes of back-off
+
+
+def test_status_shows_a_rejected_body_as_an_excerpt_and_where_the_whole_record_is(app_context: AppContext) -> None:
+    alert = metric_alert()
+    alert["data"]["essentials"]["description"] = "d" * 200_000
+    alert["data"]["essentials"]["severity"] = "Sev9"  # rejected: the body is recorded for a replay
+    raw = json.dumps(alert).encode()
+
+    handler = retraining.retrain_on_alert.build().get_user_function()
+    resp = handler(func.HttpRequest(method="POST", url="http://localhost/api/alerts/retrain", body=raw, headers={}))
+
+    assert resp.status_code == 400
+    last = json.loads(_call().get_body())["retraining"]["last"]["last_decision"]
+    assert last["decision"] == "rejected" and last["field"] == "data.essentials.severity"
+    assert last["body_excerpt"] == raw.decode()[:BODY_EXCERPT_CHARS]
+    assert last["body_truncated"] is True and last["body_bytes"] == len(raw)
+    assert "body" not in last
+    full = app_context.state_store().get(last["record"])
+    assert full is not None and full.data["body"] == raw.decode()
+    assert last["record"].startswith(state_keys.RETRAINING_DECISIONS_PREFIX)
+
+
+def test_status_bounds_a_rejected_body_stored_before_the_excerpt_existed(app_context: AppContext) -> None:
+    store = app_context.state_store()
+    store.put(state_keys.RETRAINING_LAST, {"last_decision": {"decision": "rejected", "body": "x" * 300_000}})
+    last = json.loads(_call().get_body())["retraining"]["last"]["last_decision"]
+    assert last["body_excerpt"] == "x" * BODY_EXCERPT_CHARS and last["body_truncated"] is True
+    assert "body" not in last

@@ -301,7 +301,7 @@ BAD_PAYLOADS: list[tuple[str, bytes, str, str]] = [
     ("not JSON", b"alert fired!", "body", "not valid JSON"),
     ("truncated JSON", dumps(metric_alert())[:-10], "body", "not valid JSON"),
     ("not UTF-8", b'{"schemaId": "\xff\xfe"}', "body", "not valid JSON"),
-    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "body", "nested too deeply"),
+    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "body", "nested deeper than"),
     ("a list", b"[1, 2]", "body", "expected a JSON object, got a list"),
     ("a string", b'"azureMonitorCommonAlertSchema"', "body", "expected a JSON object"),
     ("no schemaId", _mutated(lambda p: p.pop("schemaId")), "schemaId", "azureMonitorCommonAlertSchema"),

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+import azure.functions as func
 import pytest
 
 from shared.payloads import PayloadError
-from shared.payloads.events import MODEL_REGISTERED, is_model_registered, parse_model_registered, version_key
+from shared.payloads.events import (
+    MODEL_REGISTERED,
+    EventSchema,
+    is_model_registered,
+    parse_envelope,
+    parse_model_registered,
+    read_envelope,
+    version_key,
+)
 
 
 def parse(data: Any, subject: str | None = "models/credit-default:12", event_type: str = MODEL_REGISTERED):
@@ -72,3 +82,38 @@ def test_versions_order_numerically() -> None:
     assert version_key("2") < version_key("10") < version_key("10.1") < version_key("10.10")
     with pytest.raises(ValueError, match="not numeric"):
         version_key("v2")
+
+
+@pytest.mark.parametrize(
+    ("event", "schema", "time_field", "type_field"),
+    [
+        (
+            func.EventGridEvent(
+                id="e-1", data={}, topic="t", subject="s", event_type="x", event_time=None, data_version=""
+            ),
+            EventSchema.EVENT_GRID,
+            "eventTime",
+            "eventType",
+        ),
+        (
+            func.CloudEvent(id="e-1", source="/s", type="x", specversion="1.0", data={}),
+            EventSchema.CLOUD_EVENTS,
+            "time",
+            "type",
+        ),
+    ],
+    ids=["Event Grid schema", "CloudEvents 1.0"],
+)
+def test_either_schema_is_read_and_its_errors_use_its_field_names(
+    event: Any, schema: EventSchema, time_field: str, type_field: str
+) -> None:
+    envelope = read_envelope(event)
+    assert envelope.schema == schema and envelope.type == "x" and envelope.id == "e-1"
+    with pytest.raises(PayloadError) as caught:
+        parse_envelope(envelope)
+    assert caught.value.field == type_field
+    good = replace(envelope, type=MODEL_REGISTERED, time="yesterday", data={"modelName": "m", "modelVersion": 1})
+    with pytest.raises(PayloadError) as caught:
+        parse_envelope(good)
+    assert caught.value.field == time_field
+    assert parse_envelope(replace(good, time=None)).version == "1"
