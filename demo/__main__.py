@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m demo",
         description="The whole local loop: train → deploy → traffic → export → drift → alert → retrain → rollout.",
     )
-    parser.add_argument("--out", default="out/demo", help="folder for the demo's artefacts")
+    parser.add_argument("--out", default="out/demo", help="each run in its <run id>/ below it; latest names the last")
     parser.add_argument("--state-dir", default=None, help="keep the local platform's state here (default: temporary)")
     parser.add_argument("--requests", type=int, default=150, help="requests per traffic phase")
     parser.add_argument("--train-rows", type=int, default=6000, help="rows of synthetic training data")

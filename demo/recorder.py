@@ -1,18 +1,16 @@
-"""The record of a demo run: its stages with timings (printed as they finish), the traffic split and drift samples
-the timeline draws, the facts the stages establish, and the ``run.json`` document made of them; and the app's log
-lines, kept in a file as the Functions host would collect them."""
+"""The record of a demo run: its stages with timings (printed as they finish), the traffic split, drift samples and
+marked moments the timeline draws, the facts the stages establish, and the ``run.json`` document made of them."""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
+from demo.setting_differences import Difference, shown_value
 from demo.traffic import Sent
 
 
@@ -30,7 +28,8 @@ class Stage:
 
 
 class Recorder:
-    """Stages with timings, printed as they finish; traffic and drift samples for the timeline."""
+    """Stages with timings, printed as they finish; traffic and drift samples and marked moments (``kind``:
+    ``registered``, ``alert``, ``rollback``) for the timeline."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -38,6 +37,7 @@ class Recorder:
         self.stages: list[Stage] = []
         self.traffic: list[tuple[float, dict[str, int]]] = []  # (t, live traffic)
         self.drift: list[dict[str, Any]] = []
+        self.marks: list[dict[str, Any]] = []  # {"t", "kind", "label"}
         self.facts: dict[str, Any] = {}
 
     def now(self) -> float:
@@ -66,6 +66,10 @@ class Recorder:
             mark = "✓" if stage.ok else "✗"
             self.say(f"{mark} {name} ({stage.seconds:.1f}s) {stage.outcome}")
 
+    def mark(self, kind: str, label: str, at: datetime | None = None) -> None:
+        """A moment for the timeline: now, or ``at`` (when the platform recorded it)."""
+        self.marks.append({"t": self.since_start(at) if at else self.now(), "kind": kind, "label": label})
+
     def sample_traffic(self, traffic: Mapping[str, int]) -> None:
         current = {k: int(v) for k, v in traffic.items() if int(v)}
         if not self.traffic or self.traffic[-1][1] != current:
@@ -78,17 +82,20 @@ class Recorder:
         *,
         config: Mapping[str, Any],
         settings: Mapping[str, str],
+        differences: Sequence[Difference],
         sent: Sent,
-        out: Path,
+        artefacts: Mapping[str, str | None],
     ) -> dict[str, Any]:
-        """The document of ``run.json``; the storage connection string is redacted (it holds the account key)."""
+        """The document of ``run.json``; secrets among the settings (the storage connection string holds the
+        account key) are redacted."""
         return {
             "status": status,
             "error": error,
             "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "total_seconds": self.now(),
             "config": dict(config),
-            "settings": {k: ("(redacted)" if k == "STORAGE_CONNECTION_STRING" else v) for k, v in settings.items()},
+            "settings": {k: shown_value(k, v) for k, v in settings.items()},
+            "differences_from_app_defaults": [d.as_record() for d in differences],
             "stages": [
                 {
                     "name": s.name,
@@ -107,34 +114,7 @@ class Recorder:
                 "live_traffic_over_time": [{"t": t, "traffic": tr} for t, tr in self.traffic],
             },
             "drift": self.drift,
+            "marks": self.marks,
             **self.facts,
-            "artefacts": {
-                "run": str(out / "run.json"),
-                "timeline": str(out / "timeline.png"),
-                "drift_report": str(out / "drift_report.html") if (out / "drift_report.html").exists() else None,
-                "function_logs": str(out / "functions.log"),
-            },
+            "artefacts": dict(artefacts),
         }
-
-
-@contextmanager
-def function_logs(path: Path) -> Iterator[None]:
-    """The app's log lines (what the Functions host would collect) go to ``path``, not to the console."""
-    root = logging.getLogger()
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    quiet = {name: logging.getLogger(name).level for name in ("azure", "urllib3")}
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)  # "experimental class" notices of load_job
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        handler.close()
-        root.setLevel(previous)
-        for name, level in quiet.items():
-            logging.getLogger(name).setLevel(level)

@@ -17,8 +17,11 @@ Stages:
    (on training data v2: the labels of the drifted period have arrived) → model v2 → safe rollout of v2 while
    traffic flows (10 → 50 → 100 %) → traffic served by v2 → a last export of everything sent.
 
-Writes ``out/demo/``: ``run.json`` (the record of the run), ``timeline.png`` (stages, traffic split over time,
-drift share), ``drift_report.html`` (Evidently's report of the drifted window). Every process it starts
+It starts by printing the settings (and first training inputs) in which it differs from the app's defaults, also
+kept in ``run.json``. Each run writes its own folder ``out/demo/<run id>/`` (:mod:`demo.run_folder`; ``latest``
+names the last): ``run.json`` (the record of the run), ``timeline.png`` (stages, events, traffic split over time,
+drift), ``drift_report.html`` (Evidently's report of the drifted window), ``functions.log`` (the app's log lines),
+``jobs/`` (each job's record and logs) and ``telemetry.jsonl`` (the drift telemetry). Every process it starts
 (Azurite, pipeline jobs, deployments) is stopped at the end, also on Ctrl-C or a failure.
 """
 
@@ -36,10 +39,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from demo.function_logs import function_logs
 from demo.host import LocalHost
-from demo.recorder import Recorder, function_logs
-from demo.stage_actions import TRAINING_ASSET, DemoError, StageActions
-from demo.timeline import draw_timeline, print_summary
+from demo.recorder import Recorder
+from demo.run_folder import RunFolder
+from demo.setting_differences import (
+    Difference,
+    disclosure_lines,
+    pipeline_input_differences,
+    setting_differences,
+)
+from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, DemoError, StageActions
+from demo.summary import print_summary
+from demo.timeline import draw_timeline
 from demo.traffic import Sent, Traffic, exported_records, next_whole_second
 
 # Six of the 23 features move (share 0.26 ≥ DRIFT_SHARE 0.2): older clients with higher limits and bills,
@@ -71,7 +83,7 @@ def with_new_default_pattern(frame: Any, *, seed: int, share: float = 0.5) -> An
 
 @dataclass
 class DemoConfig:
-    out: Path = Path("out/demo")
+    out: Path = Path("out/demo")  # each run in its own folder below it
     state_dir: Path | None = None  # default: a temporary folder, removed at the end (unless keep_state)
     keep_state: bool = False
     storage_connection_string: str | None = None  # default: start Azurite for the run
@@ -105,7 +117,7 @@ class DemoConfig:
 
 
 class Demo:
-    """One run of the loop. :meth:`run` returns the run record (also written to ``out/run.json``)."""
+    """One run of the loop. :meth:`run` returns the run record (also written to ``<run folder>/run.json``)."""
 
     def __init__(self, config: DemoConfig, stream: TextIO | None = None) -> None:
         self.config = config
@@ -139,22 +151,31 @@ class Demo:
             "ROLLOUT_MIRROR_PERCENT": "0",
         }
 
+    def differences(self, env: Mapping[str, str]) -> list[Difference]:
+        """Where this run's settings ``env`` and first training inputs differ from the app's defaults."""
+        project = Path(__file__).resolve().parents[1]
+        return setting_differences(env) + pipeline_input_differences(project / TRAIN_PIPELINE, self.config.train_inputs)
+
     def run(self) -> dict[str, Any]:
         c = self.config
-        out = Path(c.out)
-        out.mkdir(parents=True, exist_ok=True)
+        run = RunFolder.create(Path(c.out))
         status, error = "failed", None
         with ExitStack() as stack:
-            stack.enter_context(function_logs(out / "functions.log"))
+            stack.enter_context(function_logs(run.function_logs))
             state_dir = Path(c.state_dir) if c.state_dir else Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             state_dir.mkdir(parents=True, exist_ok=True)
             if c.state_dir is None and not c.keep_state:
                 stack.callback(shutil.rmtree, state_dir, True)
+            # runs before the state folder goes and after every process the host starts has stopped
+            stack.callback(self._keep_platform_records, run, state_dir)
             self.state_dir = state_dir
             self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout)
+            env = self._settings_env(state_dir)
+            differences = self.differences(env)
+            self._disclose(differences)
             try:
-                self._start(stack)
-                self._loop(out)
+                self._start(stack, env)
+                self._loop(run)
                 status = "succeeded"
             except BaseException as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -163,21 +184,51 @@ class Demo:
             finally:
                 self.rec.say("stopping every process the demo started …")
                 stack.close()
-                record = self.rec.run_record(
-                    status, error, config=c.as_record(), settings=self.host.env, sent=self.sent, out=out
-                )
-                (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+                record = self._write_record(run, status, error, differences)
+                latest: str | None = None
                 try:
-                    draw_timeline(out / "timeline.png", self.rec, self.sent, c.drift_share)
-                except Exception as exc:  # noqa: BLE001 - a drawing problem must not hide the run's outcome
-                    self.rec.say(f"could not draw the timeline: {exc}")
-                print_summary(record, self.stream)
+                    latest = f"also {run.point_latest()}"
+                except OSError as exc:  # the run's folder is complete; only the pointer to it is missing
+                    self.rec.say(f"could not point {run.root}/latest at this run: {exc}")
+                print_summary(record, self.stream, latest=latest)
         return record
 
-    def _start(self, stack: ExitStack) -> None:
+    def _disclose(self, differences: list[Difference]) -> None:
+        self.rec.say("where this run differs from the app's defaults (shared/settings.py, the pipeline YAML):")
+        for line in disclosure_lines(differences):
+            print(f"    {line}", file=self.stream, flush=True)
+
+    def _keep_platform_records(self, run: RunFolder, state_dir: Path) -> None:
+        try:
+            run.keep_platform_records(state_dir)
+        except OSError as exc:  # a copy problem must not hide the run's outcome
+            self.rec.say(f"could not keep the jobs' logs and the telemetry: {exc}")
+
+    def _write_record(
+        self, run: RunFolder, status: str, error: str | None, differences: list[Difference]
+    ) -> dict[str, Any]:
+        """``run.json`` and ``timeline.png`` in the run folder; returns the record."""
+        c = self.config
+        try:
+            draw_timeline(run.timeline, self.rec, self.sent, c.drift_share)
+        except Exception as exc:  # noqa: BLE001 - a drawing problem must not hide the run's outcome
+            self.rec.say(f"could not draw the timeline: {exc}")
+        record = self.rec.run_record(
+            status,
+            error,
+            config=c.as_record(),
+            settings=self.host.env,
+            differences=differences,
+            sent=self.sent,
+            artefacts=run.artefacts(),
+        )
+        run.run_record.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        return record
+
+    def _start(self, stack: ExitStack, env: Mapping[str, str]) -> None:
         c = self.config
         with self.rec.stage("start Azurite + local platform") as stage:
-            stage.outcome = self.host.start(stack, self._settings_env(self.state_dir))
+            stage.outcome = self.host.start(stack, env)
             self.act = StageActions(
                 self.host, self.rec, model_name=c.model_name, endpoint_name=c.endpoint_name, timeout=c.stage_timeout
             )
@@ -193,10 +244,10 @@ class Demo:
 
     # --- the loop ------------------------------------------------------------------------------------
 
-    def _loop(self, out: Path) -> None:
+    def _loop(self, run: RunFolder) -> None:
         self._first_model()
         start_normal, start_drifted, drifted = self._normal_then_drifted_traffic()
-        self._drift_jobs(start_normal, start_drifted, out)
+        self._drift_jobs(start_normal, start_drifted, run.drift_report)
         self._labels_arrive()
         self._retraining()
         with (
@@ -218,9 +269,7 @@ class Demo:
         with self.rec.stage("train + register v1") as stage:
             job = self.act.submit_training(c.train_inputs)
             info = self.act.wait_job(job)
-            model = self.host.registry.latest_model(c.model_name)
-            if model is None or model.version != "1":
-                raise DemoError(f"training job {job} finished but model v1 is not registered")
+            model = self.act.registered_model("1", f"training job {job}", info.status)
             self.rec.facts["v1_training_job"] = job
             stage.outcome = (
                 f"job {job} {info.status}; model {c.model_name}:1 (auc {model.tags.get('metric_roc_auc', '?')})"
@@ -245,7 +294,7 @@ class Demo:
             stage.outcome = self.act.export()
         return start_normal, start_drifted, drifted
 
-    def _drift_jobs(self, start_normal: datetime, start_drifted: datetime, out: Path) -> None:
+    def _drift_jobs(self, start_normal: datetime, start_drifted: datetime, report: Path) -> None:
         # One window after the other, as the daily drift schedule would: the alert rule looks at the latest
         # drift run of a model version, so two runs in parallel would race for "latest".
         with self.rec.stage("drift job: normal window") as stage:
@@ -262,7 +311,7 @@ class Demo:
                 f"share of drifted features {result['share_drifted_features']:.2f} "
                 f"({', '.join(result['drifted_features'])})"
             )
-            self.act.copy_report(drifted_job, out / "drift_report.html")
+            self.act.copy_report(drifted_job, report)
 
     def _labels_arrive(self) -> None:
         from ml_assets.src.training import synthetic
@@ -292,9 +341,7 @@ class Demo:
             stage.outcome = f"training job {job} submitted by the alert"
         with self.rec.stage("retraining → v2") as stage:
             info = self.act.wait_job(job)
-            model = self.host.registry.latest_model(c.model_name)
-            if model is None or model.version != "2":
-                raise DemoError(f"retraining job {job} finished {info.status} but model v2 is not registered")
+            model = self.act.registered_model("2", f"retraining job {job}", info.status)
             self.rec.facts["retraining_job"] = job
             stage.outcome = f"model {c.model_name}:2 (auc {model.tags.get('metric_roc_auc', '?')})"
 

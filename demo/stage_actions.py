@@ -17,7 +17,7 @@ from typing import Any
 
 from demo.host import LocalHost
 from demo.recorder import Recorder
-from shared.ports import JobInfo
+from shared.ports import JobInfo, ModelInfo
 
 TRAIN_PIPELINE = "ml_assets/pipelines/train_model.yml"
 TRAINING_ASSET = "credit-default-training"
@@ -25,6 +25,14 @@ TRAINING_ASSET = "credit-default-training"
 
 class DemoError(RuntimeError):
     """A stage did not reach its expected outcome."""
+
+
+def parse_stamp(value: Any) -> datetime | None:
+    """A platform's ISO-8601 UTC time stamp (``…Z``) as an aware datetime; None when absent or unreadable."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float, poll: float = 0.5) -> Any:
@@ -81,6 +89,15 @@ class StageActions:
             raise DemoError(f"job {name} ended {record.status}; see {self.host.state_dir / 'jobs' / name}")
         return info
 
+    def registered_model(self, version: str, job: str, status: str) -> ModelInfo:
+        """Model v``version``, which ``job`` (such as "training job <name>", ended ``status``) must have
+        registered; marked on the timeline at the time the registry stored it."""
+        model = self.host.registry.latest_model(self.model_name)
+        if model is None or model.version != version:
+            raise DemoError(f"{job} finished {status} but model v{version} is not registered")
+        self.rec.mark("registered", f"v{version} registered", parse_stamp(model.properties.get("created")))
+        return model
+
     def _deliver_events(self) -> int:
         deliveries, dead_lettered = self.host.deliver_events()
         if dead_lettered:
@@ -101,6 +118,8 @@ class StageActions:
     def rollout(self, version: str) -> str:
         """Deliver v``version``'s ModelRegistered event, then tick the reconciler until its rollout has finished;
         DemoError unless it succeeded. Returns the traffic it ended with and the phases it went through."""
+        from shared.services.rollout_state import ROLLING_BACK
+
         wait_until(f"ModelRegistered event of v{version} delivered", self._deliver_events, self.timeout, 0.3)
 
         def finished() -> dict[str, Any] | None:
@@ -112,6 +131,9 @@ class StageActions:
 
         doc = wait_until(f"rollout of v{version}", finished, self.timeout, 0.5)
         self.rec.say(f"  ModelRegistered → deploy_registered_model → reconcile_rollouts: v{version} {doc['phase']}")
+        for entry in doc.get("history", []):
+            if entry.get("to") == ROLLING_BACK and entry.get("from") != ROLLING_BACK:
+                self.rec.mark("rollback", f"v{version} rolled back", parse_stamp(entry.get("at")))
         self.rec.facts.setdefault("rollouts", {})[version] = {
             "phase": doc["phase"],
             "deployment": doc.get("deployment"),
@@ -174,9 +196,11 @@ class StageActions:
         metrics = json.loads((metrics_dir / "metrics.json").read_text())
         if metrics.get("status") == "skipped":
             raise DemoError(f"drift job {job} skipped: {metrics.get('reason')}")
+        ran = [info.started_at, info.ended_at]
         point = {
             "t": self.rec.now(),
             "window": [self.rec.since_start(window[0]), self.rec.since_start(window[1])],
+            "job_run": [self.rec.since_start(t) for t in ran] if all(ran) else None,
             "label": label,
             "job": job,
             "share_drifted_features": float(metrics["share_drifted_features"]),
@@ -197,6 +221,7 @@ class StageActions:
     def evaluate_alerts(self, fact: str) -> list[Any]:
         """One evaluation of the drift alert rule (local Azure Monitor); its notifications go to ``facts[fact]``."""
         notifications = self.host.evaluate_alerts()
+        self._mark_alerts(notifications)
         self.rec.facts[fact] = [
             {
                 "alert_id": n.alert_id,
@@ -209,6 +234,17 @@ class StageActions:
             for n in notifications
         ]
         return notifications
+
+    def _mark_alerts(self, notifications: list[Any]) -> None:
+        """Each notification on the timeline, at the time the alert fired or resolved."""
+        threshold = self.host.settings.drift_share
+        for n in notifications:
+            essentials = (n.payload.get("data") or {}).get("essentials", {})
+            if n.condition == "Fired":
+                label = f"alert fired: share {n.share_drifted_features:.2f} ≥ {threshold:g}"
+                self.rec.mark("alert", label, parse_stamp(essentials.get("firedDateTime")))
+            else:
+                self.rec.mark("alert", f"alert {n.condition.lower()}", parse_stamp(essentials.get("resolvedDateTime")))
 
     def alert_and_retrain(self) -> str:
         notifications = self.evaluate_alerts("alerts")

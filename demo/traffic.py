@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from demo.text_width import shorten
 from shared.ports import BlobWriter
 
 # body, headers → (status, answer, the deployment that served it or "")
@@ -98,7 +99,8 @@ class Traffic:
         with self._lock:
             if status != 200:
                 self.sent.failed += 1
-                self.sent.last_error = f"{status} from {deployment or 'the router'}: {answer[:300]!r}"
+                body = shorten(answer.decode(errors="replace"), 300)
+                self.sent.last_error = f"{status} from {deployment or 'the router'}: {body}"
                 return
             self.sent.requests += 1
             self.sent.records += records

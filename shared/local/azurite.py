@@ -68,6 +68,7 @@ class Azurite:
             "--skipApiVersionCheck",
             "--disableProductStyleUrl",
             "--loose",
+            "--disableTelemetry",  # Azurite 3.34+ collects telemetry unless told not to
         ]
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True

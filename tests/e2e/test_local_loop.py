@@ -8,12 +8,15 @@ v2 registered → safe rollout of v2 → v2 serves everything. Each stage's outc
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import re
 from pathlib import Path
 
 import psutil
 import pytest
 
+from demo.run_folder import latest_run
 from demo.scenario import DEFAULT_SHIFT, DemoConfig, run_demo
 from shared.local.azurite import Azurite
 from shared.services import state_keys
@@ -68,6 +71,44 @@ def test_the_loop_succeeds_and_reports_every_stage(loop: dict) -> None:
         assert Path(record["artefacts"][artefact]).is_file()
     assert json.loads(Path(record["artefacts"]["run"]).read_text())["status"] == "succeeded"
     assert "<html" in Path(record["artefacts"]["drift_report"]).read_text()[:2000].lower()
+
+
+def test_the_run_has_its_own_folder_with_the_jobs_logs_and_latest_names_it(loop: dict) -> None:
+    record, out = loop["record"], loop["root"] / "out"
+    folder = Path(record["artefacts"]["folder"])
+    assert folder.parent == out and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", folder.name)
+    assert latest_run(out) is not None and latest_run(out).resolve() == folder.resolve()
+    assert sorted(p.name for p in out.iterdir()) == sorted([folder.name, "latest"])
+    expected = ["run.json", "timeline.png", "drift_report.html", "functions.log", "jobs", "telemetry.jsonl"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(expected)
+    assert sorted(p.name for p in (folder / "jobs").iterdir()) == sorted(record["jobs"])
+    for job in record["jobs"]:
+        assert json.loads((folder / "jobs" / job / "job.json").read_text())["status"] == "Completed"
+        assert (folder / "jobs" / job / "job.log").is_file()
+    kept = (folder / "telemetry.jsonl").read_text()
+    assert kept == (loop["root"] / "state" / "telemetry" / "drift.jsonl").read_text() and "OverallDriftMetrics" in kept
+
+
+def test_the_settings_that_differ_from_the_defaults_are_printed_first_and_recorded(loop: dict) -> None:
+    recorded = {d["name"]: (d["value"], d["default"]) for d in loop["record"]["differences_from_app_defaults"]}
+    assert recorded["DRIFT_SHARE"] == ("0.2", "0.5") and recorded["max_iter"] == ("60", "80")
+    before_the_first_stage = loop["output"].split("▶", 1)[0]
+    assert re.search(r"DRIFT_SHARE +0\.2 +default 0\.5", before_the_first_stage)
+
+
+def test_the_timeline_marks_the_registrations_and_the_alert(loop: dict) -> None:
+    marks = [(m["kind"], m["label"]) for m in loop["record"]["marks"]]
+    assert [label for kind, label in marks if kind == "registered"] == ["v1 registered", "v2 registered"]
+    assert [kind for kind, label in marks if label.startswith("alert fired")] == ["alert"]
+    assert all(p["job_run"][0] < p["job_run"][1] for p in loop["record"]["drift"])
+
+
+def test_repeated_reconcile_ticks_are_folded_in_the_function_log(loop: dict) -> None:
+    lines = Path(loop["record"]["artefacts"]["function_logs"]).read_text().splitlines()
+    # a log line starts with its time stamp; the lines of a traceback are part of the line before
+    messages = [line.split(" ", 2)[2] for line in lines if re.match(r"\d{4}-\d\d-\d\d \d\d:", line)]
+    assert all(a != b for a, b in itertools.pairwise(messages))
+    assert any("reconcile_rollouts" in m and "(same as the previous line, repeated" in m for m in messages)
 
 
 def test_v2_serves_100_percent_at_the_end(loop: dict) -> None:
