@@ -1,7 +1,7 @@
 """Local Azure Monitor: the drift alert rule evaluated over the local telemetry file, notifications posted to
 ``retrain_on_alert`` as an action group would post them.
 
-The rule is the one the README tells operators to create in Azure (``ml_assets/src/contracts/alert_rules.py``: the
+The rule is the one operators create in Azure (docs/contracts.md; ``ml_assets/src/contracts/alert_rules.py``: the
 latest ``OverallDriftMetrics`` trace of a model version within the rule's window has
 ``share_drifted_features >= threshold``), evaluated by the same code over the JSON Lines file the drift
 component writes in local mode (``drift_telemetry.local_telemetry_path``).

@@ -371,7 +371,7 @@ def get_settings() -> Settings:
 
 
 def settings_table() -> str:
-    """The README's settings table (``python -m shared.settings`` prints it; a test keeps them equal)."""
+    """The settings table of ``docs/settings.md`` (``python -m shared.settings`` prints it; a test keeps them equal)."""
     rows = ["| setting | default | description |", "| --- | --- | --- |"]
     for _, setting in Settings.all():
         rows.append(

@@ -11,6 +11,8 @@ from shared.settings import Settings, settings_table
 from shared.settings_parsing import SettingsError, format_duration, parse_duration
 from tests.conftest import PROJECT_ROOT
 
+SETTINGS_PAGE = PROJECT_ROOT / "docs" / "settings.md"
+
 MALFORMED = {
     "MLOPS_MODE": "cloud",
     "AZURE_SUBSCRIPTION_ID": "not-a-guid",
@@ -137,20 +139,20 @@ def test_duration_round_trip(text: str, expected: timedelta) -> None:
     assert parse_duration(format_duration(expected)) == expected
 
 
-def test_sample_settings_and_readme_document_every_setting() -> None:
+def test_sample_settings_and_settings_page_document_every_setting() -> None:
     sample = json.loads((PROJECT_ROOT / "local.settings.sample.json").read_text())
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    page = SETTINGS_PAGE.read_text()
     values = sample["Values"]
     assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     for _, setting in Settings.all():
         assert setting.name in values, f"{setting.name} missing from local.settings.sample.json"
-        assert f"`{setting.name}`" in readme, f"{setting.name} missing from the README settings table"
+        assert f"`{setting.name}`" in page, f"{setting.name} missing from the settings table of docs/settings.md"
     # The sample is valid as far as it goes (placeholders for Azure identifiers aside).
     problems = [e for e in Settings(values).errors() if e.name not in REQUIRED]
     assert problems == []
 
 
-def test_readme_settings_table_is_generated_from_the_settings() -> None:
-    """`python -m shared.settings` prints the table; the README must hold it verbatim."""
-    assert settings_table() in (PROJECT_ROOT / "README.md").read_text()
+def test_settings_page_table_is_generated_from_the_settings() -> None:
+    """`python -m shared.settings` prints the table; docs/settings.md must hold it verbatim."""
+    assert settings_table() in SETTINGS_PAGE.read_text(), "regenerate the table: python -m shared.settings"

@@ -1,6 +1,6 @@
 """The drift alert rule: its parameters, its KQL, and its evaluation over drift traces. Standard library only.
 
-One definition for the Azure Monitor log search alert that the README tells operators to create and for the
+One definition for the Azure Monitor log search alert that docs/contracts.md tells operators to create and for the
 local-mode evaluator (which reads the local telemetry file written by the drift component), so both fire on
 the same condition:
 

@@ -1,5 +1,5 @@
 """The drift telemetry contract: the one definition that the drift component (writer) and its readers (the
-local alert evaluator, the README's KQL, the tests) share. Standard library only. Delivery (Application
+local alert evaluator, the KQL in docs/contracts.md, the tests) share. Standard library only. Delivery (Application
 Insights or the local file) is ``ml_assets/src/drift/telemetry.py``.
 
 Traces (Application Insights ``traces`` table, ``message`` column) are JSON objects::

@@ -118,7 +118,7 @@ class CreditFeatures(TransformerMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """The training inputs of the component (defaults measured on the real data: see README "ML assets")."""
+    """The training inputs of the component (defaults measured on the real data: see docs/ml-assets.md "The model")."""
 
     learning_rate: float = 0.1
     max_iter: int = 80
