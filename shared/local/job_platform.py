@@ -4,7 +4,7 @@
 data input resolves (``job_inputs.py``), the runner accepts the inputs) and raises :class:`shared.ports.PlatformError`
 before anything starts; then it claims a job folder ``<LOCAL_STATE_DIR>/jobs/<name>/``, writes the job record
 ``job.json`` (status NotStarted; ``job_records.py``) and starts ``python -m shared.local.job_worker run <state_dir>
-<name>`` detached (its own session and process group, output to ``job.log``; ``job_processes.py``), and returns
+<name>`` detached (its own session and process group, output to ``job.log``; ``process_groups.py``), and returns
 the job name at once. Cancelling stops the job's whole process group.
 
 POSIX only (process groups, ``flock``), like the rest of the local mode.
@@ -27,7 +27,6 @@ from typing import Any
 from ml_assets.src.stores.atomic_files import utc_stamp
 from ml_assets.src.stores.local_data_assets import JOB_RECORD_KEY
 from shared.local.job_inputs import InputResolver
-from shared.local.job_processes import process_alive, process_started, signal_group, stop_group
 from shared.local.job_records import (
     ACTIVE,
     FINAL,
@@ -42,6 +41,7 @@ from shared.local.job_records import (
     write_json,
 )
 from shared.local.pipeline_plan import PipelineError, check_pipeline, plan_pipeline
+from shared.local.process_groups import process_alive, process_started, signal_group, stop_group
 from shared.ports import JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
 

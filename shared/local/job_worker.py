@@ -17,10 +17,10 @@ from typing import Any
 
 from ml_assets.src.stores.atomic_files import utc_stamp
 from shared.local.job_inputs import materialise
-from shared.local.job_processes import process_started
 from shared.local.job_records import PLAN_FILE, JobRecords, finish
 from shared.local.pipeline_plan import PipelinePlan
 from shared.local.pipeline_run import StepOutcome, run_pipeline
+from shared.local.process_groups import process_started
 from shared.ports import PlatformError
 from shared.settings import Settings
 
