@@ -74,6 +74,7 @@ class DemoConfig:
     out: Path = Path("out/demo")
     state_dir: Path | None = None  # default: a temporary folder, removed at the end (unless keep_state)
     keep_state: bool = False
+    processes_dir: Path | None = None  # where its process groups are recorded (default: the state folder)
     storage_connection_string: str | None = None  # default: start Azurite for the run
     model_name: str = "credit-default"
     endpoint_name: str = "credit-default"
@@ -151,7 +152,7 @@ class Demo:
             if c.state_dir is None and not c.keep_state:
                 stack.callback(shutil.rmtree, state_dir, True)
             self.state_dir = state_dir
-            self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout)
+            self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout, processes_dir=c.processes_dir)
             try:
                 self._start(stack)
                 self._loop(out)
