@@ -9,12 +9,12 @@ outright has what it left running stopped by the next one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from demo.scenario import DemoConfig, run_demo
 from demo.stage_actions import DemoError
+from shared.local.command_help import command_parser
 from shared.local.process_registry import ProcessRegistry, default_state_dir
 from shared.local.stop_signals import run_stoppable
 
@@ -25,7 +25,9 @@ SIGTERM, SIGINT and SIGHUP stop it and every process it started (exit status 128
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo", description=SUMMARY)
+    parser = command_parser(
+        "python -m demo", SUMMARY, ["python -m demo", "python -m demo --requests 50 --train-rows 2500 --out out/small"]
+    )
     parser.add_argument("--out", default="out/demo", help="folder for the demo's artefacts")
     parser.add_argument(
         "--state-dir",

@@ -9,6 +9,7 @@ stops the running step's processes, marks the job Canceled and exits with 128 + 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_assets.src.stores.atomic_files import utc_stamp
+from shared.local.command_help import HelpFormatter, command_parser, examples_epilog
 from shared.local.job_inputs import materialise
 from shared.local.job_records import PLAN_FILE, JobRecords, finish
 from shared.local.pipeline_plan import PipelinePlan
@@ -106,12 +108,30 @@ def run_job(state_dir: str | Path, name: str) -> int:
     return 0 if record["status"] == "Completed" else 1
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    example = ["python -m shared.local.job_worker run .local credit-default-training-20260101120000-a1b2c3"]
+    parser = command_parser(
+        "python -m shared.local.job_worker",
+        "Run one job of the local job platform: the job process LocalJobPlatform.submit_pipeline starts detached.\n"
+        "SIGTERM, SIGINT and SIGHUP stop its running step, mark the job Canceled and exit with 128 + the signal.",
+        example,
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{run}")
+    run = sub.add_parser(
+        "run",
+        help="run the job JOB_NAME recorded under STATE_DIR/jobs/",
+        description="Run the job JOB_NAME recorded under STATE_DIR/jobs/ (its record says NotStarted).",
+        epilog=examples_epilog(example),
+        formatter_class=HelpFormatter,
+    )
+    run.add_argument("state_dir", metavar="STATE_DIR", help="the local state folder (LOCAL_STATE_DIR) of the job")
+    run.add_argument("job_name", metavar="JOB_NAME", help="the job's name: its folder under STATE_DIR/jobs/")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3 or args[0] != "run":
-        print("usage: python -m shared.local.job_worker run STATE_DIR JOB_NAME", file=sys.stderr)
-        return 2
-    return run_stoppable(lambda: run_job(args[1], args[2]), name="job")
+    args = parse_args(argv)
+    return run_stoppable(lambda: run_job(args.state_dir, args.job_name), name="job")
 
 
 if __name__ == "__main__":
