@@ -300,7 +300,7 @@ def _run_command(args: Any, registry: ProcessRegistry) -> int:
             job_name=args.job_name,
             processes=registry,
         )
-    except PipelineError as exc:
+    except (PipelineError, OSError) as exc:  # OSError: a folder that cannot be written, a step that cannot start
         print(f"error: {exc}", file=sys.stderr)
         print(json.dumps({"status": "Failed", "error": str(exc), "steps": {}}))
         return 2

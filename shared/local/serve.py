@@ -266,11 +266,15 @@ def serve_foreground(
         print(f"error: {model_dir}: no such model folder", file=sys.stderr)
         return 2
     print(f"[serve] azmlinfsrv for {model_dir} at http://{LOOPBACK}:{port}/score (Ctrl+C stops)", flush=True)
-    process = registry.start(
-        server_command(model_dir, port),
-        what=f"azmlinfsrv for {model_dir} on port {port}",
-        env=server_env(model_dir, env),
-    )
+    try:
+        process = registry.start(
+            server_command(model_dir, port),
+            what=f"azmlinfsrv for {model_dir} on port {port}",
+            env=server_env(model_dir, env),
+        )
+    except OSError as exc:  # e.g. a state folder that cannot be written: nothing was left running
+        print(f"error: could not start azmlinfsrv (process records in {registry.root}): {exc}", file=sys.stderr)
+        return 2
     try:
         return process.wait()
     finally:

@@ -130,6 +130,21 @@ def test_the_pipeline_command_stops_its_running_step_and_exits_128_plus_the_sign
             command.kill()
 
 
+@pytest.mark.slow
+def test_the_pipeline_command_with_a_state_folder_it_cannot_write_says_so_and_starts_nothing(
+    tmp_path: Path, pipeline: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    state, work, log = tmp_path / "file" / "state", tmp_path / "work", tmp_path / "pipeline.log"
+    args = ["-m", "shared.local", "pipeline", str(pipeline), "--workdir", str(work), "--state-dir", str(state)]
+
+    assert exit_status(start_command(args, log), 90) == 2
+
+    lines = log.read_text().strip().splitlines()
+    assert json.loads(lines[-1])["status"] == "Failed" and str(tmp_path / "file") in json.loads(lines[-1])["error"]
+    assert "Traceback" not in log.read_text() and _step_pids(work) == []
+
+
 # --- the local job worker --------------------------------------------------------------------------------------
 
 
@@ -184,6 +199,18 @@ def _start_serve(model_dir: Path, state: Path, log: Path) -> tuple[subprocess.Po
 
     wait_for(lambda: "score: loaded" in log.read_text() and answers(), 90, "the model is served")
     return command, port
+
+
+def test_serve_with_a_state_folder_it_cannot_write_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    state = tmp_path / "file" / "state"
+    args = ["-m", "shared.local", "serve", str(tmp_path), "--port", str(free_port()), "--state-dir", str(state)]
+    command = start_command(args, tmp_path / "serve.log")
+
+    assert exit_status(command, 60) == 2
+    output = (tmp_path / "serve.log").read_text()
+    assert f"error: could not start azmlinfsrv (process records in {state / 'processes'}):" in output
+    assert "Traceback" not in output
 
 
 @pytest.mark.slow
