@@ -7,6 +7,9 @@ assets, installs an :class:`~shared.context.AppContext` on them and builds the a
 ``azure.functions`` objects: the timers (``reconcile_rollouts``, ``export_inference_data``), the Event Grid trigger
 (``deploy_registered_model``, through :class:`demo.event_delivery.EventDelivery`), the drift job route and the
 action group's webhook (``retrain_on_alert``, through :class:`demo.alerts.LocalAlertEvaluator`).
+
+Every process group they start is recorded in one process registry (``<processes_dir>/processes/``), so what a demo
+killed outright left running is stopped by the next one.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from typing import Any
 
 from demo.alerts import LocalAlertEvaluator, Notification, handler_poster
 from demo.event_delivery import Delivery, EventDelivery
+from shared.local.process_registry import ProcessRegistry
 
 
 class LocalHost:
-    """What one run plays of Azure and the Functions host, around the state folder ``state_dir``."""
+    """What one run plays of Azure and the Functions host, around the state folder ``state_dir``; its process
+    groups are recorded under ``processes_dir`` (default: ``state_dir``)."""
 
-    def __init__(self, state_dir: Path, *, startup_timeout: float) -> None:
+    def __init__(self, state_dir: Path, *, startup_timeout: float, processes_dir: Path | None = None) -> None:
         self.state_dir = state_dir
         self.startup_timeout = startup_timeout
+        self.processes = ProcessRegistry(processes_dir or state_dir)
         self.env: dict[str, str] = {}
 
     def start(self, stack: ExitStack, env: Mapping[str, str]) -> str:
@@ -46,16 +52,20 @@ class LocalHost:
         if not self.env.get("STORAGE_CONNECTION_STRING"):
             from shared.local.azurite import Azurite
 
-            azurite = stack.enter_context(Azurite(location=self.state_dir / "azurite"))
+            azurite = stack.enter_context(Azurite(location=self.state_dir / "azurite", registry=self.processes))
             self.env["STORAGE_CONNECTION_STRING"] = azurite.connection_string
             started = f"Azurite at {azurite.blob_endpoint}"
         self.settings = Settings(self.env)
         self.registry = LocalRegistry(self.state_dir)
         # the jobs get the storage settings and the registry hook that queues ModelRegistered events
-        self.jobs = LocalJobPlatform.from_settings(self.settings)
+        self.jobs = LocalJobPlatform.from_settings(self.settings, process_registry=self.processes)
         stack.callback(self.jobs.close)
         self.endpoints = LocalEndpointPlatform(
-            self.state_dir, self.registry, self.state_dir / "console-logs", startup_timeout=self.startup_timeout
+            self.state_dir,
+            self.registry,
+            self.state_dir / "console-logs",
+            startup_timeout=self.startup_timeout,
+            process_registry=self.processes,
         )
         stack.callback(self.endpoints.close)
         self.data_assets = LocalDataAssetStore(self.state_dir)

@@ -86,6 +86,7 @@ class DemoConfig:
     out: Path = Path("out/demo")  # each run in its own folder below it
     state_dir: Path | None = None  # default: a temporary folder, removed at the end (unless keep_state)
     keep_state: bool = False
+    processes_dir: Path | None = None  # where its process groups are recorded (default: the state folder)
     storage_connection_string: str | None = None  # default: start Azurite for the run
     model_name: str = "credit-default"
     endpoint_name: str = "credit-default"
@@ -169,7 +170,7 @@ class Demo:
             # runs before the state folder goes and after every process the host starts has stopped
             stack.callback(self._keep_platform_records, run, state_dir)
             self.state_dir = state_dir
-            self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout)
+            self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout, processes_dir=c.processes_dir)
             env = self._settings_env(state_dir)
             differences = self.differences(env)
             self._disclose(differences)

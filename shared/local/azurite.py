@@ -2,7 +2,8 @@
 
 Azurite comes from npm (``package.json``, installed by ``make setup``). Each instance listens on a
 free loopback port chosen by the OS, keeps its data in its own folder and uses an account with a
-random key generated at start, so nothing fixed is shared between runs and no key is stored.
+random key generated at start, so nothing fixed is shared between runs and no key is stored. It runs in its own
+process group, recorded in a :class:`~shared.local.process_registry.ProcessRegistry` when one is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.local.process_groups import stop_group
+from shared.local.process_registry import ProcessRegistry
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"successfully listens on (http://[\d.]+:(\d+))")
@@ -45,6 +49,7 @@ class Azurite:
     key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
     blob_endpoint: str = ""
     process: subprocess.Popen[str] | None = None
+    registry: ProcessRegistry | None = None
     _output: list[str] = field(default_factory=list)
 
     @property
@@ -70,9 +75,11 @@ class Azurite:
             "--loose",
             "--disableTelemetry",  # Azurite 3.34+ collects telemetry unless told not to
         ]
-        self.process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
-        )
+        output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        if self.registry is not None:
+            self.process = self.registry.start(cmd, what=f"Azurite (blob) in {self.location}", env=env, **output)
+        else:
+            self.process = subprocess.Popen(cmd, env=env, start_new_session=True, **output)
         found = threading.Event()
 
         def pump() -> None:
@@ -94,14 +101,13 @@ class Azurite:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """Stop its process group: SIGTERM, SIGKILL after 3 s."""
+        if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.registry is not None:
+            self.registry.stop(self.process, grace=3.0)
+        else:
+            stop_group(self.process.pid, self.process, grace=3.0)
 
     def __enter__(self) -> Azurite:
         return self.start() if self.process is None else self

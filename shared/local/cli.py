@@ -1,4 +1,4 @@
-"""The local-mode commands of ``python -m shared.local``: name → (help, add_arguments, run)."""
+"""The local-mode commands of ``python -m shared.local``: name → (help, add_arguments, run), and their examples."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from shared.local import pipeline_run, serve
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
 
 COMMANDS: dict[str, Command] = {
     "pipeline": (
@@ -20,4 +21,16 @@ COMMANDS: dict[str, Command] = {
         serve.add_arguments,
         serve.command,
     ),
+}
+
+EXAMPLES: dict[str, list[str]] = {
+    "pipeline": [
+        "python -m shared.local pipeline ml_assets/pipelines/train_model.yml \\\n"
+        "      --input training_data=path/to/csv-folder --input max_iter=80 --workdir .local/jobs",
+    ],
+    "serve": [
+        "python -m shared.local serve .local/registry/credit-default/1 --port 5001",
+        "curl -X POST http://127.0.0.1:5001/score -H 'Content-Type: application/json' \\\n"
+        "      -d @ml_assets/endpoints/sample-request.json",
+    ],
 }

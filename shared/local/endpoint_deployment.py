@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.local.console_logs import ConsoleLogWriter
+from shared.local.process_registry import ProcessRegistry
 from shared.local.serve import ScoringServer, ServeError
 from shared.ports import DeploymentSpec, DeploymentState, ModelRegistry, PlatformError
 
@@ -118,9 +119,11 @@ class LocalDeployment:
             "tags": dict(self.spec.tags),
         }
 
-    def launch(self, model_dir: Path, console_log_root: Path, env: Mapping[str, str]) -> None:
-        """Start azmlinfsrv for ``model_dir`` with ``env`` added to its environment; ServeError or OSError if it
-        cannot start."""
+    def launch(
+        self, model_dir: Path, console_log_root: Path, env: Mapping[str, str], registry: ProcessRegistry
+    ) -> None:
+        """Start azmlinfsrv for ``model_dir`` with ``env`` added to its environment, its process group recorded in
+        ``registry``; ServeError or OSError if it cannot start."""
         spec = self.spec
         self.model_dir = model_dir
         self.writer = ConsoleLogWriter(console_log_root, spec.endpoint, spec.name)
@@ -135,6 +138,8 @@ class LocalDeployment:
             },
             on_line=self.writer.write,
             max_lines=OUTPUT_TAIL_LINES,  # the console-log files have everything
+            registry=registry,
+            what=f"azmlinfsrv for deployment {spec.endpoint}/{spec.name} ({spec.model})",
         )
         self.server.launch()  # Popen only: milliseconds, so the router is not held up
 

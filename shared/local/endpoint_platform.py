@@ -19,7 +19,9 @@ What a managed online endpoint is in Azure ML, on one machine:
 Lifetime: :meth:`LocalEndpointPlatform.close` (also on ``with`` exit, and registered with ``atexit``) stops
 every process group (SIGTERM, SIGKILL after ``stop_timeout``) and the routers. It is idempotent and safe to
 call from a signal handler in the main thread (the lock is re-entrant and nothing waits long under it). A
-process killed with SIGKILL cannot run it: its deployments' process groups then outlive it.
+process killed with SIGKILL cannot run it: its deployments' process groups outlive it, recorded in the process
+registry (``<state_dir>/processes/`` unless another is given), and the next start through a registry on that
+folder stops them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from shared import platform_rules
 from shared.local.console_logs import console_log_root
 from shared.local.endpoint_deployment import LocalDeployment, now, resolve_model
 from shared.local.endpoint_router import DEPLOYMENT_HEADER, MIRROR_IN_FLIGHT, EndpointRouter, post
+from shared.local.process_registry import ProcessRegistry
 from shared.local.serve import LOOPBACK, ServeError
 from shared.ports import (
     DeploymentSpec,
@@ -98,9 +101,11 @@ class LocalEndpointPlatform:
         stop_timeout: float = 10.0,
         deployment_env: Mapping[str, str] | None = None,
         seed: int | None = None,
+        process_registry: ProcessRegistry | None = None,
     ) -> None:
         """``deployment_env``: extra environment of every deployment (e.g. ``MAX_RECORDS_PER_REQUEST``);
-        ``seed``: makes the routers' random choices reproducible."""
+        ``seed``: makes the routers' random choices reproducible; ``process_registry``: where the deployments'
+        process groups are recorded (default: ``<state_dir>/processes``)."""
         self.state_dir = Path(state_dir)
         self.registry = registry
         self.console_log_root = Path(console_log_root)
@@ -109,6 +114,7 @@ class LocalEndpointPlatform:
         self.stop_timeout = stop_timeout
         self.deployment_env = dict(deployment_env or {})
         self._seed = seed
+        self.processes = process_registry or ProcessRegistry(self.state_dir)
         self._lock = threading.RLock()
         self._endpoints: dict[str, _Endpoint] = {}
         self._closed = False
@@ -174,7 +180,9 @@ class LocalEndpointPlatform:
                 return
             dep = ep.deployments[spec.name] = LocalDeployment(spec)
             try:
-                dep.launch(resolve_model(spec, self.registry), self.console_log_root, self.deployment_env)
+                dep.launch(
+                    resolve_model(spec, self.registry), self.console_log_root, self.deployment_env, self.processes
+                )
             except (PlatformError, ServeError, OSError) as exc:
                 dep.failed_to_launch(exc)
                 self._save(ep)

@@ -6,8 +6,9 @@ before anything starts; then it claims a job folder ``<LOCAL_STATE_DIR>/jobs/<na
 new one; a requested name whose folder exists is that job, submitted before, and its name is returned with
 nothing started: submission is idempotent on the name, as the port asks), writes the job record
 ``job.json`` (status NotStarted; ``job_records.py``) and starts ``python -m shared.local.job_worker run <state_dir>
-<name>`` detached (its own session and process group, output to ``job.log``; ``job_processes.py``), and returns
-the job name at once. Cancelling stops the job's whole process group.
+<name>`` detached (its own session and process group, output to ``job.log``, recorded in the process registry;
+``process_registry.py``), and returns the job name at once. Cancelling stops the job's whole process group; so does
+the next start through a registry on that folder when the process that submitted the job was killed outright.
 
 POSIX only (process groups, ``flock``), like the rest of the local mode.
 """
@@ -29,7 +30,6 @@ from typing import Any
 from ml_assets.src.stores.atomic_files import utc_stamp
 from ml_assets.src.stores.local_data_assets import JOB_RECORD_KEY
 from shared.local.job_inputs import InputResolver
-from shared.local.job_processes import process_alive, process_started, signal_group, stop_group
 from shared.local.job_records import (
     ACTIVE,
     FINAL,
@@ -44,6 +44,8 @@ from shared.local.job_records import (
     write_json,
 )
 from shared.local.pipeline_plan import PipelineError, check_pipeline, plan_pipeline
+from shared.local.process_groups import group_exists, process_alive, process_started, signal_group, stop_group
+from shared.local.process_registry import ProcessRegistry
 from shared.platform_rules import check_job_name
 from shared.ports import JobInfo, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
@@ -58,18 +60,32 @@ class LocalJobPlatform:
     ``env`` is added to ``os.environ`` for the job processes (and read for the storage settings of blob URL
     inputs); ``MLOPS_MODE=local`` and ``LOCAL_STATE_DIR`` are always set, and the project root is appended to
     ``PYTHONPATH`` (so an app module named by ``MLOPS_LOCAL_REGISTRY_HOOK`` imports in the register step).
-    :meth:`close` (or leaving the ``with`` block) cancels every job this object started that still runs.
+    :meth:`close` (or leaving the ``with`` block) cancels every job this object started that still runs. The job
+    processes' groups are recorded in ``process_registry`` (default: ``<state_dir>/processes``).
     """
 
-    def __init__(self, state_dir: str | Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        process_registry: ProcessRegistry | None = None,
+    ) -> None:
         self.records = JobRecords(state_dir)
         self.state_dir = self.records.state_dir
+        self.processes = process_registry or ProcessRegistry(self.state_dir)
         self.env: dict[str, str] = {str(k): str(v) for k, v in (env or {}).items()}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}  # started here and not yet reaped
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, env: Mapping[str, str] | None = None) -> LocalJobPlatform:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        env: Mapping[str, str] | None = None,
+        process_registry: ProcessRegistry | None = None,
+    ) -> LocalJobPlatform:
         """``state_dir`` from LOCAL_STATE_DIR; the storage settings are passed to the jobs (blob URL inputs), and
         the registry hook that queues ModelRegistered events for the register step."""
         storage: dict[str, str] = {}
@@ -82,7 +98,7 @@ class LocalJobPlatform:
         from shared.local.events import HOOK
 
         defaults = {"MLOPS_LOCAL_REGISTRY_HOOK": HOOK, **storage}
-        return cls(settings.local_state_dir, env={**defaults, **(env or {})})
+        return cls(settings.local_state_dir, env={**defaults, **(env or {})}, process_registry=process_registry)
 
     def __enter__(self) -> LocalJobPlatform:
         return self
@@ -213,7 +229,9 @@ class LocalJobPlatform:
         """Collect the exit status of finished job processes (no zombies in a long-lived host process)."""
         with self._lock:
             for name in [n for n, p in self._processes.items() if p.poll() is not None]:
-                del self._processes[name]
+                pgid = self._processes.pop(name).pid
+                if not group_exists(pgid):
+                    self.processes.forget(pgid)
 
     # --- internals ------------------------------------------------------------------------------------
 
@@ -239,14 +257,14 @@ class LocalJobPlatform:
         command = [sys.executable, "-m", "shared.local.job_worker", "run", str(self.state_dir), name]
         try:
             with (job_dir / LOG_FILE).open("ab") as log:
-                process = subprocess.Popen(
+                process = self.processes.start(
                     command,
+                    what=f"job {name} (shared.local.job_worker)",
                     cwd=PROJECT_ROOT,
                     env=self._job_env(),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,
                 )
         except OSError as exc:
             message = f"could not start the job process: {exc}"
@@ -285,6 +303,7 @@ class LocalJobPlatform:
             # A step the dead job process started may still run in the job's process group: stop it. (A pid is not
             # reused while a process group of that id exists, so this group is the job's.)
             signal_group(int(record["pid"]), signal.SIGKILL)
+            self.processes.forget(int(record["pid"]))
         return record
 
     def _stop_group(self, name: str, record: Mapping[str, Any]) -> None:
@@ -295,3 +314,5 @@ class LocalJobPlatform:
         if pid is None:
             return  # not started yet: the job process sees the Canceled record and exits at once
         stop_group(int(pid), process, record.get("pid_started"))
+        if not group_exists(int(pid)):
+            self.processes.forget(int(pid))

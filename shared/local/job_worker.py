@@ -3,11 +3,13 @@
 Started detached by ``LocalJobPlatform.submit_pipeline``, it marks the job Running, materialises the inputs (blob
 inputs downloaded first), runs the plan made at submission (``plan.json``) with the runner, per-step status going
 into the record as steps start and end, and marks the job Completed or Failed (also when it raises). It runs the plan
-without importing azure-ai-ml again.
+without importing azure-ai-ml again. Its steps run in its process group; a stop signal (SIGTERM, SIGINT, SIGHUP)
+stops the running step's processes, marks the job Canceled and exits with 128 + the signal.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -16,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ml_assets.src.stores.atomic_files import utc_stamp
+from shared.local.command_help import HelpFormatter, command_parser, examples_epilog
 from shared.local.job_inputs import materialise
-from shared.local.job_processes import process_started
 from shared.local.job_records import PLAN_FILE, JobRecords, finish
 from shared.local.pipeline_plan import PipelinePlan
 from shared.local.pipeline_run import StepOutcome, run_pipeline
+from shared.local.process_groups import process_started
+from shared.local.stop_signals import Stopped, run_stoppable
 from shared.ports import PlatformError
 from shared.settings import Settings
 
@@ -92,23 +96,42 @@ def run_job(state_dir: str | Path, name: str) -> int:
             return True
 
         record = records.update(name, done)
-    except BaseException as exc:  # noqa: BLE001 - whatever happened, the record must say Failed
-        if not isinstance(exc, PlatformError):  # a PlatformError says all there is to say
+    except BaseException as exc:  # noqa: BLE001 - whatever happened, the record must say Failed (or Canceled)
+        status = "Canceled" if isinstance(exc, Stopped) else "Failed"
+        if not isinstance(exc, PlatformError | Stopped):  # these say all there is to say
             traceback.print_exc()
-        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, PlatformError) else str(exc)
-        records.update(name, lambda doc: finish(doc, "Failed", message) or True)
-        print(f"[job] {name} Failed: {message}", flush=True)
+        message = str(exc) if isinstance(exc, PlatformError | Stopped) else f"{type(exc).__name__}: {exc}"
+        records.update(name, lambda doc: finish(doc, status, message) or True)
+        print(f"[job] {name} {status}: {message}", flush=True)
         return 1
     print(f"[job] {name} {record['status']}" + (f": {record['error']}" if record.get("error") else ""), flush=True)
     return 0 if record["status"] == "Completed" else 1
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    example = ["python -m shared.local.job_worker run .local credit-default-training-20260101120000-a1b2c3"]
+    parser = command_parser(
+        "python -m shared.local.job_worker",
+        "Run one job of the local job platform: the job process LocalJobPlatform.submit_pipeline starts detached.\n"
+        "SIGTERM, SIGINT and SIGHUP stop its running step, mark the job Canceled and exit with 128 + the signal.",
+        example,
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{run}")
+    run = sub.add_parser(
+        "run",
+        help="run the job JOB_NAME recorded under STATE_DIR/jobs/",
+        description="Run the job JOB_NAME recorded under STATE_DIR/jobs/ (its record says NotStarted).",
+        epilog=examples_epilog(example),
+        formatter_class=HelpFormatter,
+    )
+    run.add_argument("state_dir", metavar="STATE_DIR", help="the local state folder (LOCAL_STATE_DIR) of the job")
+    run.add_argument("job_name", metavar="JOB_NAME", help="the job's name: its folder under STATE_DIR/jobs/")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3 or args[0] != "run":
-        print("usage: python -m shared.local.job_worker run STATE_DIR JOB_NAME", file=sys.stderr)
-        return 2
-    return run_job(args[1], args[2])
+    args = parse_args(argv)
+    return run_stoppable(lambda: run_job(args.state_dir, args.job_name), name="job")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ Each step runs with its component's code folder as working directory and ``MLOPS
 API (the local job platform's job processes call it with the plan made at submission, ``pipeline_plan.py``).
 CLI: ``python -m shared.local pipeline PIPELINE_YAML --input NAME=VALUE ... --workdir DIR``; its last line is a
 JSON summary.
+
+A step runs in the caller's process group (the job process leads its own, so cancelling a job stops its steps with
+it), or, given a process registry (the CLI, run from a terminal or a process manager), in a group of its own,
+recorded there. A stop signal (:class:`shared.local.stop_signals.Stopped`) stops the running step's processes and
+ends the run Canceled, exit code 128 + the signal.
 """
 
 from __future__ import annotations
@@ -33,12 +38,15 @@ from shared.local.pipeline_plan import (
     render_command,
     step_inputs,
 )
+from shared.local.process_groups import stop_tree
+from shared.local.process_registry import ProcessRegistry, default_state_dir
+from shared.local.stop_signals import Stopped, run_stoppable
 
 
 @dataclass
 class StepOutcome:
     name: str
-    status: str = "NotStarted"  # NotStarted, Running, Completed, Failed, Skipped
+    status: str = "NotStarted"  # NotStarted, Running, Completed, Failed, Canceled, Skipped
     exit_code: int | None = None
     duration_s: float | None = None
     command: str = ""
@@ -56,7 +64,7 @@ class StepOutcome:
 @dataclass
 class PipelineRunOutcome:
     job_name: str
-    status: str  # Completed or Failed
+    status: str  # Completed, Failed or Canceled (a stop signal)
     workdir: Path
     steps: dict[str, StepOutcome]
     started_at: str
@@ -103,10 +111,12 @@ def run_pipeline(
     env: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
     on_step: Callable[[StepOutcome], None] | None = None,
+    processes: ProcessRegistry | None = None,
 ) -> PipelineRunOutcome:
     """Run the pipeline; returns the result (the JSON summary is ``result.summary()``). Raises PipelineError
     before running anything if the YAML or the inputs are invalid. ``on_step`` is called when a step starts
-    (status Running) and when it ends (Completed or Failed, with its exit code and duration)."""
+    (status Running) and when it ends (Completed or Failed, with its exit code and duration). With ``processes``,
+    each step runs in its own process group, recorded there."""
     out = stream if stream is not None else sys.stdout
     plan = pipeline_yaml if isinstance(pipeline_yaml, PipelinePlan) else plan_pipeline(pipeline_yaml)
     base = Path.cwd()
@@ -128,13 +138,21 @@ def run_pipeline(
             result.status = "Failed"
             print(f"[{step.name}] error: {exc}", file=out, flush=True)
             break
-        code = _run_step(step, values, root=root, step_env=step_env, result=result, out=out, on_step=on_step)
+        try:
+            code = _run_step(
+                step, values, root=root, step_env=step_env, result=result, out=out, on_step=on_step, processes=processes
+            )
+        except Stopped as stop:
+            status, exit_code, error = "Canceled", stop.exit_status, f"{stop}: step {step.name} was stopped"
+            result.status = "Canceled"
+            print(f"[{step.name}] {error}", file=out, flush=True)
+            break
         if code != 0:
             status, exit_code, error = "Failed", code, f"step {step.name} exited with {code}"
             break
         produced[step.name] = result.outputs
     for result in results.values():
-        if result.status == "NotStarted" and status == "Failed":
+        if result.status == "NotStarted" and status != "Completed":
             result.status = "Skipped"
     run = PipelineRunOutcome(
         job_name=name,
@@ -180,8 +198,10 @@ def _run_step(
     result: StepOutcome,
     out: TextIO,
     on_step: Callable[[StepOutcome], None] | None,
+    processes: ProcessRegistry | None,
 ) -> int:
-    """Run one step's command with its inputs ``values``, filling in ``result``; returns its exit code."""
+    """Run one step's command with its inputs ``values``, filling in ``result``; returns its exit code. Whatever
+    ends the reading of its output (a stop signal) stops its processes first."""
     output_paths = {}
     for output_name in step.component.outputs:
         folder = root / step.name / "outputs" / output_name
@@ -196,20 +216,32 @@ def _run_step(
     print(f"[{step.name}] $ {command}", file=out, flush=True)
     t0 = time.monotonic()
     component_env = dict(step.component.environment_variables)
-    process = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        cwd=step.code_dir,
-        env={**step_env, **component_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    argv = ["/bin/sh", "-c", command]
+    popen: dict[str, Any] = {
+        "cwd": step.code_dir,
+        "env": {**step_env, **component_env},
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+        "text": True,
+    }
+    if processes is not None:
+        process = processes.start(
+            argv, what=f"pipeline step {step_env['MLOPS_PIPELINE_JOB_NAME']}/{step.name}", **popen
+        )
+    else:
+        process = subprocess.Popen(argv, **popen)
     assert process.stdout is not None
-    with (root / step.name / "output.log").open("w") as log:
-        for line in process.stdout:
-            log.write(line)
-            print(f"[{step.name}] {line.rstrip()}", file=out, flush=True)
-    code = process.wait()
+    try:
+        with (root / step.name / "output.log").open("w") as log:
+            for line in process.stdout:
+                log.write(line)
+                print(f"[{step.name}] {line.rstrip()}", file=out, flush=True)
+        code = process.wait()
+    finally:
+        if processes is not None:
+            processes.stop(process)  # also what the step left running in its group
+        elif process.poll() is None:
+            stop_tree(process)
     result.duration_s = round(time.monotonic() - t0, 3)
     result.exit_code = code
     result.status = "Completed" if code == 0 else "Failed"
@@ -239,20 +271,36 @@ def add_arguments(parser: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="pipeline input: a local path for uri/model inputs, a literal for string/number inputs (repeatable)",
+        help="pipeline input: a local path for uri/model inputs, a literal for string/number inputs "
+        "(repeatable; default: the YAML's own inputs)",
     )
     parser.add_argument("--workdir", default=".local/jobs", help="folder for the steps' outputs and logs")
-    parser.add_argument("--state-dir", default=None, help="LOCAL_STATE_DIR for the steps (default: env or .local)")
+    parser.add_argument(
+        "--state-dir",
+        default=str(default_state_dir()),
+        help="LOCAL_STATE_DIR for the steps; the steps' process groups are recorded in its processes/ folder "
+        "(default: LOCAL_STATE_DIR, else .local; now %(default)s)",
+    )
     parser.add_argument("--job-name", default=None, help="name of this run (default: local-<time>-<random>)")
 
 
 def command(args: Any) -> int:
+    registry = ProcessRegistry(args.state_dir)
+    return run_stoppable(lambda: _run_command(args, registry), name="pipeline", registries=[registry])
+
+
+def _run_command(args: Any, registry: ProcessRegistry) -> int:
     try:
         overrides = parse_input_overrides(args.input)
         result = run_pipeline(
-            args.pipeline_yaml, overrides, args.workdir, state_dir=args.state_dir, job_name=args.job_name
+            args.pipeline_yaml,
+            overrides,
+            args.workdir,
+            state_dir=args.state_dir,
+            job_name=args.job_name,
+            processes=registry,
         )
-    except PipelineError as exc:
+    except (PipelineError, OSError) as exc:  # OSError: a folder that cannot be written, a step that cannot start
         print(f"error: {exc}", file=sys.stderr)
         print(json.dumps({"status": "Failed", "error": str(exc), "steps": {}}))
         return 2

@@ -1,14 +1,16 @@
 """Serve ``ml_assets/src/scoring/score.py`` for one model with ``azmlinfsrv`` (the Azure ML inference server)
 on loopback.
 
-``python -m shared.local serve MODEL_DIR --port N`` runs it in the foreground; :class:`ScoringServer` runs it as a
-child process for tests and the local mode (free port from the OS, waits until the model is loaded).
+``python -m shared.local serve MODEL_DIR --port N`` runs it in the foreground until a stop signal;
+:class:`ScoringServer` runs it as a child process for tests and the local mode (free port from the OS, waits until
+the model is loaded).
 
 azmlinfsrv always binds 0.0.0.0; the server is started through :func:`_run_azmlinfsrv`, which sets its host
 constant to the loopback address first, so nothing listens beyond this machine.
 
-The server runs in its own process group (gunicorn: a master and its worker); :meth:`ScoringServer.stop` signals
-the whole group, so no worker outlives it.
+The server runs in its own process group (gunicorn: a master and its worker); stopping signals the whole group, so
+no worker outlives it. Given a :class:`~shared.local.process_registry.ProcessRegistry`, the group is recorded
+there until it is stopped (what a killed owner left running is stopped by the next start).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from shared.local.process_registry import ProcessRegistry, default_state_dir
+from shared.local.stop_signals import run_stoppable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCORE_SCRIPT = PROJECT_ROOT / "ml_assets" / "src" / "scoring" / "score.py"
@@ -81,7 +86,8 @@ class ScoringServer:
     Its output (including the console-log lines) is read line by line as it arrives: the last ``max_lines`` are
     kept in ``lines`` (None: all of them), each is passed to ``on_line`` (e.g. a console-log writer; an
     exception there is counted in ``on_line_errors`` and never stops the reading, so the process can never
-    block on a full pipe) and, if ``log_file`` is set, appended there.
+    block on a full pipe) and, if ``log_file`` is set, appended there. With a ``registry``, its process group is
+    recorded there as ``what`` (default: azmlinfsrv and the model folder) until it is stopped.
 
     :meth:`start` = :meth:`launch` (returns at once) + :meth:`wait_ready` (until the model is loaded).
     """
@@ -93,6 +99,8 @@ class ScoringServer:
     process: subprocess.Popen[str] | None = None
     on_line: Callable[[str], None] | None = None
     max_lines: int | None = DEFAULT_MAX_LINES
+    registry: ProcessRegistry | None = None
+    what: str = ""
     lines: deque[str] = field(init=False)
     on_line_errors: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -132,15 +140,14 @@ class ScoringServer:
         if not self.model_dir.is_dir():
             raise ServeError(f"{self.model_dir}: no such model folder")
         self.port = self.port or free_port()
-        self.process = subprocess.Popen(
-            server_command(self.model_dir, self.port),
-            env=server_env(self.model_dir, self.env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
+        command = server_command(self.model_dir, self.port)
+        env = server_env(self.model_dir, self.env)
+        output: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        if self.registry is not None:
+            what = self.what or f"azmlinfsrv for {self.model_dir} on port {self.port}"
+            self.process = self.registry.start(command, what=what, env=env, errors="replace", **output)
+        else:
+            self.process = subprocess.Popen(command, env=env, errors="replace", start_new_session=True, **output)
         threading.Thread(target=self._pump, name=f"azmlinfsrv-{self.port}", daemon=True).start()
         return self
 
@@ -227,6 +234,8 @@ class ScoringServer:
                 os.killpg(self.process.pid, 0)
                 return
             self._group_gone = True  # never signal this group id again: it may be reused by now
+            if self.registry is not None:
+                self.registry.forget(self.process.pid)
 
     def _signal_group(self, signum: int) -> None:
         if self.process is None or self._group_gone:
@@ -247,19 +256,29 @@ class ScoringServer:
         self.stop()
 
 
-def serve_foreground(model_dir: Path, port: int, env: Mapping[str, str] | None = None) -> int:
-    """Run azmlinfsrv in the foreground until interrupted; returns its exit code."""
+def serve_foreground(
+    model_dir: Path, port: int, env: Mapping[str, str] | None = None, *, registry: ProcessRegistry
+) -> int:
+    """Run azmlinfsrv in the foreground (its output on this terminal) until it exits or a stop signal arrives;
+    returns its exit code. Its process group is recorded in ``registry`` while it runs."""
     model_dir = Path(model_dir).resolve()
     if not model_dir.is_dir():
         print(f"error: {model_dir}: no such model folder", file=sys.stderr)
         return 2
     print(f"[serve] azmlinfsrv for {model_dir} at http://{LOOPBACK}:{port}/score (Ctrl+C stops)", flush=True)
-    process = subprocess.Popen(server_command(model_dir, port), env=server_env(model_dir, env))
+    try:
+        process = registry.start(
+            server_command(model_dir, port),
+            what=f"azmlinfsrv for {model_dir} on port {port}",
+            env=server_env(model_dir, env),
+        )
+    except OSError as exc:  # e.g. a state folder that cannot be written: nothing was left running
+        print(f"error: could not start azmlinfsrv (process records in {registry.root}): {exc}", file=sys.stderr)
+        return 2
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        return process.wait(timeout=10)
+    finally:
+        registry.stop(process)  # the worker too, however the master ended
 
 
 # --- CLI: python -m shared.local serve ---------------------------------------------------------------------
@@ -269,7 +288,20 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("model_dir", help="model folder (e.g. .local/registry/credit-default/1: name and version)")
     parser.add_argument("--port", type=int, default=5001, help="loopback port to listen on")
     parser.add_argument("--deployment", default="local", help="deployment name written in the console-log lines")
+    parser.add_argument(
+        "--state-dir",
+        default=str(default_state_dir()),
+        help="local state folder: the server's process group is recorded in its processes/ folder "
+        "(default: LOCAL_STATE_DIR, else .local; now %(default)s)",
+    )
 
 
 def command(args: Any) -> int:
-    return serve_foreground(Path(args.model_dir), args.port, {"DEPLOYMENT_NAME": args.deployment})
+    registry = ProcessRegistry(args.state_dir)
+    return run_stoppable(
+        lambda: serve_foreground(
+            Path(args.model_dir), args.port, {"DEPLOYMENT_NAME": args.deployment}, registry=registry
+        ),
+        name="serve",
+        registries=[registry],
+    )

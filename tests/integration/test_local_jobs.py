@@ -25,9 +25,9 @@ from ml_assets.src.stores.local_data_assets import LocalDataAssets, data_assets_
 from ml_assets.src.training import synthetic
 from shared.local.job_inputs import split_blob_url
 from shared.local.job_platform import LocalJobPlatform
-from shared.local.job_processes import process_alive
 from shared.local.job_records import PROCESS_GONE
 from shared.local.pipeline_plan import PipelinePlan, plan_pipeline
+from shared.local.process_groups import process_alive
 from shared.local.registry import LocalRegistry
 from shared.ports import AssetInput, NotFoundError, PipelineJobRequest, PlatformError
 from shared.settings import Settings
