@@ -242,6 +242,7 @@ def _run_step(
             processes.stop(process)  # also what the step left running in its group
         elif process.poll() is None:
             stop_tree(process)
+        process.stdout.close()
     result.duration_s = round(time.monotonic() - t0, 3)
     result.exit_code = code
     result.status = "Completed" if code == 0 else "Failed"
