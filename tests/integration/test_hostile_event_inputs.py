@@ -29,6 +29,8 @@ from tests.fakes.memory_state_store import MemoryStateStore
 from tests.hostile import REPRESENTATIVES, json_fragments, paths, python_values, unexpected_errors, with_fragment
 from tests.samples import SCHEMAS, as_delivered, documented_event
 
+pytestmark = pytest.mark.usefixtures("no_pending_garbage")
+
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SAMPLE_MODEL = {"MODEL_NAME": "sklearn_regression_model"}
 OUTCOMES = ("ignored", "malformed", "started", "duplicate", "superseded")

@@ -39,6 +39,8 @@ from tests.integration.test_drift_jobs import FakeModelRegistry
 from tests.integration.test_retrain_on_alert import FakeJobPlatform
 from tests.unit.test_alert_payload import log_search_alert, metric_alert
 
+pytestmark = pytest.mark.usefixtures("no_pending_garbage")
+
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 ALERTS = [metric_alert(), log_search_alert(), metric_alert(condition="Resolved")]

@@ -19,6 +19,8 @@ from ml_assets.src.training import synthetic
 from ml_assets.src.training.model import Hyperparameters, build_pipeline
 from tests.hostile_requests import SAMPLE_RECORDS, HostileBody, hostile_bodies, unusual_records
 
+pytestmark = pytest.mark.usefixtures("no_pending_garbage")
+
 
 class _Tripwire:
     """Stands in for the model where nothing may reach it."""
