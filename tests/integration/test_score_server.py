@@ -153,7 +153,7 @@ def _with(raw: bytes, field: str = "age") -> bytes:
         (_with(b'"\\ud800"', "sex"), "record 1, field 'sex': not valid Unicode"),
         (_with(b'"ma\xffle"', "sex"), "record 1, field 'sex': not valid Unicode"),
         (_with(b"[" * 20_000 + b"]" * 20_000), "record 1, field 'age': nested 20003 levels deep"),
-        (_with(str(10**400).encode()), "record 1, field 'age': expected a finite number"),
+        (_with(str(10**400).encode()), "record 1, field 'age': an integer of about 401 digits is above 120"),
         (_with(b"1" * 5000, "credit_limit"), "record 1, field 'credit_limit': expected a finite number"),
         (_with(b"1e400", "bill_amount_1"), "record 1, field 'bill_amount_1': expected a finite number"),
         (_with(b'33, "age": 34'), "record 1, field 'age': appears more than once"),

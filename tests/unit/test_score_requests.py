@@ -81,7 +81,7 @@ def _with(field: str, raw: bytes, index: int = 1) -> bytes:
         (_with("education", b'"uni\xffversity"'), "record 1, field 'education': not valid Unicode"),
         (_with("marriage", b'"\xed\xa0\x80"'), "record 1, field 'marriage': not valid Unicode"),
         (_with("age", b"[" * 5000 + b"]" * 5000), "record 1, field 'age': nested 5003 levels deep"),
-        (_with("age", str(10**400).encode()), "record 1, field 'age': expected a finite number"),
+        (_with("age", str(10**400).encode()), "record 1, field 'age': an integer of about 401 digits is above 120"),
         (_with("credit_limit", b"1" * 5000), "record 1, field 'credit_limit': expected a finite number"),
         (_with("bill_amount_3", b"1e400"), "record 1, field 'bill_amount_3': expected a finite number"),
         (_with("bill_amount_3", b"-Infinity"), "record 1, field 'bill_amount_3': expected a finite number"),

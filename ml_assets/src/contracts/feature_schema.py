@@ -156,9 +156,6 @@ class ValueRule:
             return f"{show_value(value)} is above {high:g}: {self.above}"
         return None
 
-    def in_training_range(self, value: float) -> bool:
-        return self.training[0] <= value <= self.training[1]
-
 
 _TOO_LARGE = "no card account holds more than NT$ 2e14 (in NT$/20)"
 VALUE_RULES: Final[dict[str, ValueRule]] = {
@@ -199,6 +196,7 @@ VALUE_RULES: Final[dict[str, ValueRule]] = {
 _PLAIN_BOUNDS: Final[dict[str, tuple[float, float, bool, bool]]] = {
     name: (rule.possible[0], rule.possible[1], rule.whole, NUMERIC[name] == "int") for name, rule in VALUE_RULES.items()
 }
+_TRAINING_BOUNDS: Final = tuple((name, rule.training[0], rule.training[1]) for name, rule in VALUE_RULES.items())
 _PLAIN_NUMBERS: Final = (int, float)  # exact types: a bool is an int, and is refused by the full check
 
 
@@ -301,4 +299,4 @@ def unknown_categories(record: dict[str, Any]) -> int:
 
 def values_outside_training_range(record: dict[str, Any]) -> int:
     """How many numeric values of a validated ``record`` lie outside the training range (:data:`VALUE_RULES`)."""
-    return sum(1 for name, rule in VALUE_RULES.items() if not rule.in_training_range(record[name]))
+    return sum(1 for name, low, high in _TRAINING_BOUNDS if not low <= record[name] <= high)

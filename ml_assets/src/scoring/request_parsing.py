@@ -7,8 +7,9 @@ Two stages, each reporting what it can see:
 1. **Decode** (bytes → JSON values, :func:`decode_body`). Bytes that are not UTF-8 become lone surrogates
    (``surrogateescape``) instead of failing the whole body, so the record holding them is named at stage 2,
    like a ``\\ud800`` escape. A syntax error or a nesting too deep for the parser is located by a scan of the
-   text (:func:`locate`) and names the record and field it is in. Integer literals longer than any possible
-   value are read as floats: ``"1" * 5000`` costs no big-integer conversion, and the schema refuses it by name.
+   text (:func:`locate`) and names the record and field it is in. A body with an integer literal beyond Python's
+   conversion limit (``"1" * 5000``) is read again with every literal longer than any possible value as a float,
+   which the schema refuses by name; the common body pays for no per-integer hook.
    An object that repeats a key keeps the repetition visible, so that it is refused rather than silently
    resolved to its last value.
 2. **Validate** (JSON values → rows): the request's shape here, each record against the feature schema
@@ -88,7 +89,12 @@ def decode_body(body: bytes) -> Any:
         raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     text = _text(body)
     try:
-        return json.loads(text, object_pairs_hook=_object, parse_int=_integer)
+        try:
+            return json.loads(text, object_pairs_hook=_object)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer literal beyond Python's conversion limit: read long literals as floats
+            return json.loads(text, object_pairs_hook=_object, parse_int=_integer)
     except json.JSONDecodeError as exc:
         where = describe(locate(text, stop=exc.pos)[0])
         raise BadRequest(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
