@@ -164,8 +164,10 @@ class StageActions:
                 raise DemoError(f"the export watermark {watermark} did not pass the last request ({last_sent})")
             time.sleep(2.0)
         data = self.host.state(state_keys.EXPORT_LAST_RUN) or {}
+        records, files = data.get("records"), data.get("files")
         return (
-            f"{data.get('records', '?')} records in {data.get('files', '?')} files, "
+            f"{'?' if records is None else format(records, ',')} records in {'?' if files is None else files} "
+            f"file{'' if files == 1 else 's'}, "
             f"{data.get('quarantined', 0)} quarantined; watermark {watermark:%H:%M:%S}"
         )
 
