@@ -1,7 +1,8 @@
 """score.py's data collection under a real azmlinfsrv process: with the real ``azureml-ai-monitoring`` package
 configured as Azure ML configures it (``AZUREML_MDC_CONFIG_PATH``, the sidecar at ``AZUREML_MDC_HOST`` /
 ``AZUREML_MDC_PORT``, here a loopback HTTP server standing in for the sidecar), off, and with a collector that
-raises. Scoring answers 200 with the same predictions in every case; a failure is counted in the log."""
+raises; and in the package's local capture mode, as the local deployments run it. Scoring answers 200 with the
+same predictions in every case; a failure is counted in the log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from ml_assets.src.contracts.feature_schema import FEATURES
 from ml_assets.src.stores.local_registry import LocalModelRegistry
 from ml_assets.src.training import prepare, synthetic, train
+from shared.local.endpoint_deployment import LOCAL_DATA_COLLECTION_ENV
 from shared.local.serve import ScoringServer
 
 pytestmark = pytest.mark.slow
@@ -181,3 +183,17 @@ def test_collection_requested_without_a_usable_collector_is_counted(
         assert (status, doc["predictions"]) == (200, baseline)
         assert _wait_for_line(server, "data collection requested but unavailable: collector model_inputs:")
         assert _wait_for_line(server, "score: data collection failed (unavailable): 1 request not collected")
+
+
+def test_the_local_deployments_collection_env_runs_the_collector_into_the_log(
+    model_dir: Path, baseline: list[float]
+) -> None:
+    with ScoringServer(model_dir, env=LOCAL_DATA_COLLECTION_ENV) as server:
+        status, doc = _post(server, "req-local-1")
+        assert (status, doc["predictions"]) == (200, baseline)
+        captured = _wait_for_line(server, "| model_outputs | req-local-1 |")
+        inputs = _wait_for_line(server, "| model_inputs | req-local-1 |")
+    assert len(captured) == 1 and len(inputs) == 1
+    assert "local.capture" in inputs[0]
+    records = json.loads(SAMPLE.read_text())["data"]
+    assert json.loads(inputs[0].split(" | req-local-1 | ", 1)[1]) == [{f: r[f] for f in FEATURES} for r in records]
