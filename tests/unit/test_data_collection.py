@@ -4,6 +4,8 @@ are reported (the clock is a counter the test moves, not time)."""
 from __future__ import annotations
 
 import sys
+import types
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,56 @@ def test_a_missing_package_is_counted_per_request_not_raised(monkeypatch: pytest
     collection.collect("req-1", object(), [0.5])
     collection.collect("req-2", object(), [0.5])
     assert report.counts[UNAVAILABLE] == 2 and len(lines) == 1
+
+
+def _fake_package(monkeypatch: pytest.MonkeyPatch, collect: Any) -> list[tuple[str, str]]:
+    """The package's two modules as score.py imports them, with ``collect(self, data, context)`` given."""
+    collected: list[tuple[str, str]] = []
+
+    class Collector:
+        def __init__(self, *, name: str, on_error: Any = None) -> None:
+            self.name, self.on_error = name, on_error
+
+        def collect(self, data: Any, correlation_context: Any = None) -> Any:
+            collected.append((self.name, correlation_context.id))
+            return collect(self, data, correlation_context)
+
+    class BasicCorrelationContext:
+        def __init__(self, id: str, timestamp: int) -> None:
+            self.id = id
+
+    monitoring = types.ModuleType("azureml.ai.monitoring")
+    monitoring.Collector = Collector  # type: ignore[attr-defined]
+    context = types.ModuleType("azureml.ai.monitoring.context")
+    context.BasicCorrelationContext = BasicCorrelationContext  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", monitoring)
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring.context", context)
+    return collected
+
+
+def test_a_payload_the_package_refuses_is_counted_as_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(collector: Any, data: Any, context: Any) -> Any:
+        collector.on_error(Exception("Too many requests lead to message queue is full"))
+        return context
+
+    collected = _fake_package(monkeypatch, refuse)
+    report, lines = _report()
+    collection = DataCollection(report)
+    assert collection.start({"AZUREML_MDC_ENABLED": "true"}) == "data collection on (model_inputs, model_outputs)"
+    collection.collect("req-9", object(), [0.25])
+    assert collected == [("model_inputs", "req-9"), ("model_outputs", "req-9")]
+    assert report.counts == {UNAVAILABLE: 0, REFUSED: 1, RAISED: 0}
+    assert lines == [
+        "score: data collection failed (refused): 1 request not collected so far; "
+        "latest: Exception: Too many requests lead to message queue is full"
+    ]
+
+
+def test_a_collected_request_counts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    collected = _fake_package(monkeypatch, lambda collector, data, context: context)
+    report, lines = _report()
+    collection = DataCollection(report)
+    collection.start({"AZUREML_MDC_CONFIG_PATH": "/var/mdc.json"})
+    collection.collect("req-10", object(), [0.25])
+    assert collected == [("model_inputs", "req-10"), ("model_outputs", "req-10")]
+    assert sum(report.counts.values()) == 0 and lines == []
