@@ -236,6 +236,7 @@ class DeploymentSpec:
     model_version: str
     instance_type: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    data_collection: bool = False  # the deployment's data collector on (model_inputs, model_outputs)
 
 
 @dataclass(frozen=True)

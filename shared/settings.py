@@ -26,6 +26,7 @@ from shared.settings_parsing import (
     data_asset_ref,
     duration_setting,
     endpoint_name,
+    flag,
     fraction,
     guid,
     mirror_percent,
@@ -310,6 +311,14 @@ class Settings:
         azure_name,
         "an Azure ML instance type",
         default="Standard_DS3_v2",
+    )
+    deployment_data_collection = Setting(
+        "DEPLOYMENT_DATA_COLLECTION",
+        "New deployments collect their model inputs and outputs with Azure ML's data collector (stored in the "
+        "workspace's blob store, for Azure ML model monitoring).",
+        flag,
+        "true or false",
+        default="false",
     )
 
     # Telemetry

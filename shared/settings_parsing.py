@@ -268,6 +268,13 @@ def text(raw: str) -> str:
     return raw
 
 
+def flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidValue("not true or false")
+    return lowered == "true"
+
+
 def stattest(raw: str) -> str:
     allowed = {"ks", "chisquare", "psi", "wasserstein", "jensenshannon", "kl_div", "z", "anderson", "cramer_von_mises"}
     if raw not in allowed:

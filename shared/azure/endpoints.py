@@ -2,7 +2,7 @@
 
 The deployment the app creates is the repo's ``ml_assets/endpoints/deployment.yml`` loaded with
 ``load_online_deployment`` (so the same schema as ``az ml online-deployment create`` validates it),
-with the name, endpoint, model, instance type and tags of the :class:`DeploymentSpec` applied:
+with the name, endpoint, model, instance type, tags and data collection of the :class:`DeploymentSpec` applied:
 :func:`build_deployment` is the object tests validate offline. Long-running operations (create
 endpoint, create deployment, traffic update, delete) are started and their pollers dropped: the
 rollout reconciler polls the resource state on its next tick instead of blocking a function.
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "deployment.yml"
 ENDPOINT_YAML = PROJECT_ROOT / "ml_assets" / "endpoints" / "endpoint.yml"
+# The collections score.py fills (its data_collection module; ml_assets is not imported by the app).
+SCORE_COLLECTIONS = ("model_inputs", "model_outputs")
 
 
 def translate_endpoint_error(exc: BaseException, what: str, *, invoking: bool = False) -> PlatformError:
@@ -89,7 +91,25 @@ def build_deployment(spec: DeploymentSpec, yaml_path: Path = DEPLOYMENT_YAML) ->
         "MODEL_NAME": spec.model_name,
         "MODEL_VERSION": spec.model_version,
     }
+    deployment.data_collector = _data_collector(deployment.data_collector, spec.data_collection, yaml_path)
     return deployment
+
+
+def _data_collector(declared: Any, enabled: bool, yaml_path: Path) -> Any:
+    """The YAML's data collector with score.py's collections turned on, or none at all when collection is off
+    (no collector sidecar, the deployment as it was before collection existed)."""
+    if not enabled:
+        return None
+    collections = getattr(declared, "collections", None) or {}
+    missing = [name for name in SCORE_COLLECTIONS if name not in collections]
+    if missing:
+        raise PlatformError(
+            f"deployment YAML {yaml_path} declares no data_collector collection {', '.join(missing)}: "
+            "score.py collects model_inputs and model_outputs"
+        )
+    for collection in collections.values():
+        collection.enabled = "true"
+    return declared
 
 
 def build_endpoint(name: str, yaml_path: Path | None = ENDPOINT_YAML) -> ManagedOnlineEndpoint:

@@ -11,6 +11,10 @@ model, its console log and its provisioning state.
 - **Console logs**: every line a deployment prints (start-up output and the ``MLOPS_INFERENCE_V1`` lines) goes,
   as it arrives, to :class:`shared.local.console_logs.ConsoleLogWriter` (``<console_log_root>/<endpoint>/
   <deployment>/…``), the local ``AmlOnlineEndpointConsoleLog`` that the export reads.
+- **Data collection**: a spec with ``data_collection`` runs score.py's collector for real, in the package's
+  local capture mode (:data:`LOCAL_DATA_COLLECTION_ENV`): there is no collector sidecar and no workspace blob
+  store here, so what it collects is written to the deployment's log (``local.capture`` lines: time, collection,
+  request id, the records as JSON), in the console-log files beside the inference lines, which the export skips.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 OUTPUT_TAIL_LINES = 200  # kept in memory per deployment, for the failure text (inference lines reach ~32 KB)
 DRAIN_SECONDS = 30.0  # a deleted deployment answers the requests it has before it is stopped
 
+# The azureml-ai-monitoring package's own switches: every collection on, payloads logged instead of sent.
+LOCAL_DATA_COLLECTION_ENV = {"AZUREML_MDC_ENABLED": "true", "AZUREML_MDC_LOCAL_CAPTURE": "true"}
+
 _WORKSPACE_MODEL = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<version>[^:/@]+)$")
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception)(?::\s|$)")
 
@@ -50,6 +57,19 @@ def startup_error(exc: BaseException, output: list[str], tail: int = 20) -> str:
     causes = [line.strip() for line in output if _EXCEPTION_LINE.match(line) and "UserScriptException" not in line]
     headline = f"{what}: {causes[0]}" if causes else what
     return headline + ("\n--- last output ---\n" + "\n".join(output[-tail:]) if output else "")
+
+
+def deployment_env(spec: DeploymentSpec) -> dict[str, str]:
+    """What a deployment adds to azmlinfsrv's environment, as Azure ML's deployment would set it."""
+    env = {
+        "DEPLOYMENT_NAME": spec.name,
+        "ENDPOINT_NAME": spec.endpoint,
+        "MODEL_NAME": spec.model_name,
+        "MODEL_VERSION": spec.model_version,
+    }
+    if spec.data_collection:
+        env.update(LOCAL_DATA_COLLECTION_ENV)
+    return env
 
 
 def resolve_model(spec: DeploymentSpec, registry: ModelRegistry) -> Path:
@@ -129,13 +149,7 @@ class LocalDeployment:
         self.writer = ConsoleLogWriter(console_log_root, spec.endpoint, spec.name)
         self.server = ScoringServer(
             model_dir,
-            env={
-                **env,
-                "DEPLOYMENT_NAME": spec.name,
-                "ENDPOINT_NAME": spec.endpoint,
-                "MODEL_NAME": spec.model_name,
-                "MODEL_VERSION": spec.model_version,
-            },
+            env={**env, **deployment_env(spec)},
             on_line=self.writer.write,
             max_lines=OUTPUT_TAIL_LINES,  # the console-log files have everything
             registry=registry,

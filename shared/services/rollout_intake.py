@@ -51,6 +51,7 @@ class RolloutConfig:
     skip_tag: tuple[str, str] = ("deploy", "false")
     registry: str | None = None
     instance_type: str | None = None
+    data_collection: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> RolloutConfig:
@@ -64,6 +65,7 @@ class RolloutConfig:
             skip_tag=settings.deploy_skip_tag,
             registry=settings.registry_name,
             instance_type=settings.deployment_instance_type,
+            data_collection=settings.deployment_data_collection,
         )
 
 
@@ -169,6 +171,7 @@ def _new_rollout(event: ModelRegisteredEvent, config: RolloutConfig, now: dateti
         model_ref=workspace_model_ref(event.model_name, event.version),
         registry=config.registry,
         instance_type=config.instance_type,
+        data_collection=config.data_collection,
         traffic_steps=list(config.traffic_steps),
         mirror_percent=config.mirror_percent,
         created_at=iso(now),

@@ -203,6 +203,7 @@ class Rollout:
     phase: str = PENDING
     registry: str | None = None
     instance_type: str | None = None
+    data_collection: bool = False  # absent in documents written before the setting: off, as they were deployed
     traffic_steps: list[int] = field(default_factory=lambda: [100])
     mirror_percent: int = 0
     step: int | None = None  # index into traffic_steps while in TRAFFIC

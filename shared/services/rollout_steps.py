@@ -210,6 +210,7 @@ class PhaseSteps:
             model_name=r.model,
             model_version=r.version,
             instance_type=r.instance_type,
+            data_collection=r.data_collection,
             tags={"model_name": r.model, "model_version": r.version, "rollout_id": r.rollout_id},
         )
 

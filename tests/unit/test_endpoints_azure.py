@@ -8,11 +8,12 @@ real ``azure-ai-ml`` types, built from the repo's YAML and validated offline.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+from azure.ai.ml.entities import DataCollector, DeploymentCollection, ManagedOnlineDeployment, ManagedOnlineEndpoint
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -185,6 +186,43 @@ def test_deployment_is_built_from_the_repos_yaml_with_the_spec_applied() -> None
     assert rest["properties"]["model"] == "credit-default:12"
     assert rest["properties"]["instanceType"] == "Standard_F4s_v2"
     assert rest["properties"]["environmentVariables"]["DEPLOYMENT_NAME"] == "v12-a1b2c3"
+
+
+def test_deployment_without_data_collection_has_no_data_collector() -> None:
+    deployment = build_deployment(SPEC, DEPLOYMENT_YAML)
+    assert deployment.data_collector is None
+    rest = deployment._to_rest_object(location="westeurope").as_dict()
+    assert "dataCollector" not in rest["properties"]
+
+
+def test_deployment_with_data_collection_enables_the_collections_score_py_fills() -> None:
+    deployment = build_deployment(replace(SPEC, data_collection=True), DEPLOYMENT_YAML)
+    collector = deployment.data_collector
+    assert isinstance(collector, DataCollector)
+    assert set(collector.collections) == {"model_inputs", "model_outputs"}
+    assert all(isinstance(c, DeploymentCollection) for c in collector.collections.values())
+    assert {c.enabled for c in collector.collections.values()} == {"true"}
+    rest = deployment._to_rest_object(location="westeurope").as_dict()
+    collections = rest["properties"]["dataCollector"]["collections"]
+    assert {name: c["dataCollectionMode"] for name, c in collections.items()} == {
+        "model_inputs": "enabled",
+        "model_outputs": "enabled",
+    }
+    # the same YAML read again is still off: the spec changed the built object, not the file
+    assert build_deployment(SPEC, DEPLOYMENT_YAML).data_collector is None
+
+
+def test_data_collection_refuses_a_yaml_without_score_pys_collections(tmp_path: Path) -> None:
+    text = DEPLOYMENT_YAML.read_text()
+    yaml_path = tmp_path / "endpoints" / "deployment.yml"
+    yaml_path.parent.mkdir()
+    yaml_path.write_text(text.replace("    model_outputs:\n      enabled: 'False'\n", ""))
+    (tmp_path / "environments").mkdir()
+    conda = DEPLOYMENT_YAML.parent.parent / "environments" / "score.conda.yml"
+    (tmp_path / "environments" / "score.conda.yml").write_text(conda.read_text())
+    assert build_deployment(SPEC, yaml_path).data_collector is None  # off: what the YAML declares does not matter
+    with pytest.raises(PlatformError, match="model_outputs"):
+        build_deployment(replace(SPEC, data_collection=True), yaml_path)
 
 
 def test_deployment_can_reference_a_registry_model() -> None:

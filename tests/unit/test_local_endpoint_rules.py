@@ -10,13 +10,14 @@ import random
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from shared import platform_rules
 from shared.context import AppContext
-from shared.local.endpoint_deployment import startup_error
+from shared.local.endpoint_deployment import LOCAL_DATA_COLLECTION_ENV, deployment_env, startup_error
 from shared.local.endpoint_platform import LocalEndpointPlatform
 from shared.local.endpoint_router import DEPLOYMENT_HEADER, NO_DEPLOYMENT, pick
 from shared.local.registry import LocalRegistry
@@ -237,3 +238,11 @@ def test_the_context_builds_the_local_platform_in_local_mode(tmp_path: Path) -> 
         assert context.endpoint_platform() is platform
     finally:
         platform.close()
+
+
+def test_a_deployment_with_data_collection_runs_the_collector_in_local_capture_mode() -> None:
+    off = deployment_env(_spec("blue", "azureml:credit-default:1"))
+    on = deployment_env(replace(_spec("blue", "azureml:credit-default:1"), data_collection=True))
+    assert off == {"DEPLOYMENT_NAME": "blue", "ENDPOINT_NAME": EP, "MODEL_NAME": "credit-default", "MODEL_VERSION": "1"}
+    assert on == {**off, **LOCAL_DATA_COLLECTION_ENV}
+    assert on["AZUREML_MDC_ENABLED"] == "true" and on["AZUREML_MDC_LOCAL_CAPTURE"] == "true"

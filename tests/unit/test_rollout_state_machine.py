@@ -146,6 +146,17 @@ def test_registry_is_used_when_configured() -> None:
     assert "sharing" in h.phases()
 
 
+@pytest.mark.parametrize("data_collection", [True, False])
+def test_the_deployment_collects_data_as_the_setting_said_when_the_event_arrived(data_collection: bool) -> None:
+    h = Harness(MemoryStateStore(), policy=make_policy(data_collection=data_collection))
+    h.platform.add_serving(ENDPOINT, BLUE, MODEL, "1")
+    h.register("2")
+    h.run()
+    assert h.doc()["data_collection"] is data_collection
+    created = [args[0] for name, args in h.platform.calls if name == "begin_create_deployment"]
+    assert [spec.data_collection for spec in created] == [data_collection]
+
+
 def test_a_version_not_newer_than_the_one_serving_is_skipped() -> None:
     h = serving_v1()
     h.platform.add_serving(ENDPOINT, BLUE, MODEL, "7")  # deployed outside this app, no document yet

@@ -5,7 +5,9 @@ in the curated schema) and returns ``{"predictions": [probability of default, ..
 message names the record index and the field; it is never scored and never a 500 (``request_parsing``: every
 body is either parsed or refused). Every scored request is printed as console-log lines
 (``console_log.format_lines``, with the counts of unknown categories and of values outside the training range)
-that the export reads back from Log Analytics.
+that the export reads back from Log Analytics. When the deployment enables data collection, the same inputs and
+predictions go to Azure ML's data collector under the same request id (``data_collection``: never in the way of
+the answer).
 
 azmlinfsrv loads this file by path (module ``entry_module``, no package), so the modules it needs are imported
 from the package ``src`` of the deployment's code root (``ml_assets/``, two folders above this file); imported as
@@ -31,12 +33,14 @@ from typing import Any
 if __package__:
     from ..contracts import console_log, feature_schema
     from ..training.model import find_mlmodel_dir
+    from .data_collection import DataCollection
     from .request_parsing import BadRequest, parse_request
 else:  # loaded by path: make the code root importable and import the other modules from the package `src`
     _code_root = str(Path(__file__).resolve().parents[2])
     if _code_root not in sys.path:
         sys.path.insert(0, _code_root)
     from src.contracts import console_log, feature_schema  # type: ignore[no-redef]
+    from src.scoring.data_collection import DataCollection  # type: ignore[no-redef]
     from src.scoring.request_parsing import BadRequest, parse_request  # type: ignore[no-redef]
     from src.training.model import find_mlmodel_dir  # type: ignore[no-redef]
 
@@ -55,6 +59,7 @@ class _State:
     model_version: str = "0"
     deployment: str = "local"
     max_records: int = DEFAULT_MAX_RECORDS
+    collection: DataCollection = DataCollection()
 
 
 STATE = _State()
@@ -87,9 +92,11 @@ def init() -> None:
         STATE.max_records = max(1, int(os.environ.get("MAX_RECORDS_PER_REQUEST", DEFAULT_MAX_RECORDS)))
     except ValueError:
         STATE.max_records = DEFAULT_MAX_RECORDS
+    STATE.collection = DataCollection()
+    collection = STATE.collection.start(os.environ)
     print(
         f"score: loaded {STATE.model_name} version {STATE.model_version} from {mlmodel_dir} "
-        f"(deployment {STATE.deployment}, at most {STATE.max_records} records per request)",
+        f"(deployment {STATE.deployment}, at most {STATE.max_records} records per request, {collection})",
         flush=True,
     )
 
@@ -110,11 +117,12 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     return str(uuid.uuid4())
 
 
-def score(rows: list[list[Any]]) -> list[float]:
+def score(rows: list[list[Any]]) -> tuple[Any, list[float]]:
+    """(the DataFrame scored, the probabilities of default)."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(feature_schema.FEATURES))
-    return [float(p) for p in STATE.model.predict_proba(frame)[:, 1]]
+    return frame, [float(p) for p in STATE.model.predict_proba(frame)[:, 1]]
 
 
 def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
@@ -128,7 +136,7 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
         print(f"score: request {request_id} rejected (400): {exc}", flush=True)
         return 400, {"error": str(exc), "request_id": request_id}
     try:
-        predictions = score(parsed.rows)
+        frame, predictions = score(parsed.rows)
     except Exception:  # noqa: BLE001 - the client gets a message and the request id, the log gets the traceback
         print(f"score: request {request_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         return 500, {"error": "internal error while scoring; see the deployment logs", "request_id": request_id}
@@ -146,6 +154,7 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
     )
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
+    STATE.collection.collect(request_id, frame, predictions)
     return 200, {"predictions": predictions}
 
 
