@@ -100,9 +100,13 @@ def test_bad_files_name_the_file_and_column(tmp_path):
     with pytest.raises(DataError, match=r"bad\.csv: column 'bill_amount_3', row 5 .*'n/a' is not a number"):
         read_curated_file(_write(tmp_path, bad, "bad.csv"))
     bad = frame.copy()
-    bad.loc[2, "education"] = "phd"
-    with pytest.raises(DataError, match=r"column 'education', row 3 .*'phd' is not one of"):
+    bad.loc[2, "repayment_status_4"] = "delay_10_months"
+    with pytest.raises(DataError, match=r"column 'repayment_status_4', row 3 .*'delay_10_months' is not one of"):
         read_curated_file(_write(tmp_path, bad, "cat.csv"))
+    bad = frame.copy()
+    bad.loc[1, "marriage"] = " "
+    with pytest.raises(DataError, match=r"column 'marriage', row 2 .*is empty"):
+        read_curated_file(_write(tmp_path, bad, "empty.csv"))
     bad = frame.copy()
     bad.loc[0, TARGET] = "maybe"
     with pytest.raises(DataError, match=r"default_payment_next_month', row 1: 'maybe'"):
@@ -110,6 +114,12 @@ def test_bad_files_name_the_file_and_column(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match=r"broken\.parquet: cannot be read"):
         read_curated_file(tmp_path / "broken.parquet")
+
+
+def test_an_unknown_value_of_an_open_category_is_kept(tmp_path):
+    frame = synthetic.generate(30, seed=1)
+    frame.loc[2, "education"] = "phd"
+    assert read_curated_file(_write(tmp_path, frame, "open.csv"))["education"].iloc[2] == "phd"
 
 
 # --- the gate -------------------------------------------------------------------------------------------
