@@ -275,6 +275,60 @@ def test_register_on_azure_builds_an_mlflow_model_with_tags(tmp_path, monkeypatc
     assert result["registered"] is True and result["version"] == "7"
 
 
+def test_register_on_azure_attaches_the_data_quality_report(tmp_path, monkeypatch):
+    from ml_assets.src.training import data_quality
+    from ml_assets.src.training.data_quality_report import PROPERTY_LIMIT
+
+    monkeypatch.setenv("MLOPS_MODE", "azure")
+    monkeypatch.setenv("AZUREML_ROOT_RUN_ID", "pipeline-job-1")
+    frame = synthetic.generate(300, seed=2)
+    frame.loc[: len(frame) // 2, "education"] = [f"code-{i}" for i in range(len(frame) // 2 + 1)]
+    data = tmp_path / "data"
+    data.mkdir()
+    frame.to_csv(data / "d.csv", index=False)
+    gate = ["--training_data", str(data), "--quality_report", str(tmp_path / "quality")]
+    assert data_quality.main(data_quality.parse_args(gate)) == 0
+    client = SimpleNamespace(models=_FakeModels(), jobs=_FakeJobs({"pipeline-job-1": SimpleNamespace(properties={})}))
+    args = register.parse_args(
+        [
+            "--model_input", str(_fake_model(tmp_path / "model")),
+            "--evaluation", str(_decision(tmp_path / "eval")),
+            "--model_name", "credit-default",
+            "--data_quality", str(tmp_path / "quality"),
+            "--registration", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert register.main(args, ml_client=client) == 0
+    (model,) = client.models.created
+    assert model.tags["data_quality"] == "passed" and model.tags["data_quality_findings"] == "1"
+    assert model.tags["data_quality_drifted_columns_share"] == "none"
+    attached = model.properties["data_quality"]
+    assert len(attached) <= PROPERTY_LIMIT
+    summary = json.loads(attached)
+    assert summary["status"] == "passed" and summary["findings_left_out"] == 0
+    assert summary["findings"][0].startswith("education: 151 of 300 rows (50.33%) unknown ('code-0', 'code-1'")
+    assert json.loads(model.properties["decision"])["register"] is True
+
+
+def test_register_refuses_an_unreadable_data_quality_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLOPS_MODE", "azure")
+    (tmp_path / "quality").mkdir()
+    (tmp_path / "quality" / "quality.json").write_text("{not json")
+    client = SimpleNamespace(models=_FakeModels(), jobs=_FakeJobs({}))
+    args = register.parse_args(
+        [
+            "--model_input", str(_fake_model(tmp_path / "model")),
+            "--evaluation", str(_decision(tmp_path / "eval")),
+            "--model_name", "credit-default",
+            "--data_quality", str(tmp_path / "quality"),
+            "--registration", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert register.main(args, ml_client=client) == 1
+    assert client.models.created == []
+    assert "quality.json: cannot read the data-quality report" in capsys.readouterr().err
+
+
 def test_register_does_nothing_when_the_gate_said_no(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_MODE", "azure")
     client = SimpleNamespace(models=_FakeModels(), jobs=_FakeJobs({}))
