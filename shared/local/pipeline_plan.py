@@ -150,6 +150,8 @@ def _raw(value: Any) -> Any:
     path = getattr(data, "path", None)
     if path is not None:
         return str(path)
+    if hasattr(data, "path") and str(getattr(data, "type", "")) in PATH_TYPES:
+        return None  # a data input declared without a value: the steps it feeds must take it as optional
     if isinstance(data, Mapping):
         return data.get("path", data.get("default"))
     return data

@@ -24,14 +24,15 @@ def test_every_yaml_loads_offline():
     from azure.ai.ml import load_component, load_environment, load_job, load_online_deployment, load_online_endpoint
     from azure.ai.ml.entities import ManagedOnlineDeployment, PipelineJob
 
-    for name in ("prepare", "train", "evaluate", "register"):
+    for name in ("data_quality", "prepare", "train", "evaluate", "register"):
         component = load_component(ML / "components" / f"{name}.yml")
         assert component.code == ".."
         assert f"python -m src.training.{name}" in component.command
     job = load_job(PIPELINE)
     assert isinstance(job, PipelineJob)
-    assert list(job.jobs) == ["prepare", "train", "evaluate", "register"]
-    assert {"training_data", "model_name", "learning_rate", "max_iter"} <= set(job.inputs)
+    assert list(job.jobs) == ["data_quality", "prepare", "train", "evaluate", "register"]
+    assert {"training_data", "previous_training_data", "model_name", "learning_rate", "max_iter"} <= set(job.inputs)
+    assert load_component(ML / "components" / "data_quality.yml").inputs["previous_training_data"].optional
     deployment = load_online_deployment(ML / "endpoints" / "deployment.yml")
     assert isinstance(deployment, ManagedOnlineDeployment)
     assert deployment.code_configuration.scoring_script == "src/scoring/score.py"
@@ -44,7 +45,7 @@ def test_every_yaml_loads_offline():
 def test_evaluate_and_register_are_never_reused_from_cache():
     from azure.ai.ml import load_component
 
-    for name in ("evaluate", "register"):
+    for name in ("data_quality", "evaluate", "register"):
         assert load_component(ML / "components" / f"{name}.yml").is_deterministic is False
 
 
@@ -75,9 +76,31 @@ def test_failing_step_stops_the_run_with_its_exit_code(tmp_path):
         PIPELINE, {"training_data": str(data)}, tmp_path / "jobs", state_dir=tmp_path / "state", stream=out
     )
     assert result.status == "Failed" and result.exit_code == 1
-    assert result.steps["prepare"].status == "Failed"
-    assert [result.steps[s].status for s in ("train", "evaluate", "register")] == ["Skipped"] * 3
-    assert "[prepare] error: " in out.getvalue() and "column 'age' is missing" in out.getvalue()
+    assert result.steps["data_quality"].status == "Failed"
+    assert [result.steps[s].status for s in ("prepare", "train", "evaluate", "register")] == ["Skipped"] * 4
+    assert "[data_quality] error: " in out.getvalue() and "column 'age' is missing" in out.getvalue()
+
+
+def test_the_run_stops_at_the_data_quality_gate(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = synthetic.generate(200, seed=1)
+    frame.loc[7, "credit_limit"] = -100.0
+    frame.to_csv(data / "part.csv", index=False)
+    out = io.StringIO()
+    result = run_pipeline(
+        PIPELINE, {"training_data": str(data)}, tmp_path / "jobs", state_dir=tmp_path / "state", stream=out
+    )
+    assert result.status == "Failed" and result.exit_code == 1
+    assert result.steps["data_quality"].status == "Failed"
+    assert [result.steps[s].status for s in ("prepare", "train", "evaluate", "register")] == ["Skipped"] * 4
+    assert (
+        "[data_quality] data quality failed: credit_limit: 1 of 200 rows (0.50%) impossible (e.g. -100.0 is below 0: "
+        "a credit limit is never negative) (limit max_impossible_share 0)"
+    ) in out.getvalue()
+    assert "[train]" not in out.getvalue()
+    report = json.loads((result.output("data_quality", "quality_report") / "quality.json").read_text())
+    assert report["status"] == "failed" and report["failures"][0]["column"] == "credit_limit"
 
 
 @pytest.mark.slow
@@ -88,6 +111,7 @@ def test_whole_pipeline_through_the_cli_registers_a_model(tmp_path):
     cmd = [
         sys.executable, "-m", "shared.local", "pipeline", str(PIPELINE),
         "--input", f"training_data={data}",
+        "--input", f"previous_training_data={data}",
         "--input", "max_iter=40",
         "--input", "model_name=credit-test",
         "--workdir", str(tmp_path / "jobs"),
@@ -99,9 +123,9 @@ def test_whole_pipeline_through_the_cli_registers_a_model(tmp_path):
     lines = out.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["status"] == "Completed"
-    assert list(summary["steps"]) == ["prepare", "train", "evaluate", "register"]
+    assert list(summary["steps"]) == ["data_quality", "prepare", "train", "evaluate", "register"]
     assert all(s["status"] == "Completed" and s["duration_s"] > 0 for s in summary["steps"].values())
-    for step in ("prepare", "train", "evaluate", "register"):
+    for step in ("data_quality", "prepare", "train", "evaluate", "register"):
         assert any(line.startswith(f"[{step}] ") for line in lines)
     registration = json.loads((Path(summary["outputs"]["register.registration"]) / "registration.json").read_text())
     assert registration == {**registration, "registered": True, "name": "credit-test", "version": "1"}
@@ -109,4 +133,6 @@ def test_whole_pipeline_through_the_cli_registers_a_model(tmp_path):
     assert (version_dir / "model" / "MLmodel").is_file()
     meta = json.loads((version_dir / "metadata.json").read_text())
     assert meta["tags"]["pipeline_job"] == "job-a"
+    assert meta["tags"]["data_quality"] == "passed" and meta["tags"]["data_quality_findings"] == "0"
+    assert meta["tags"]["data_quality_drifted_columns_share"] == "0.000000"
     assert (tmp_path / "jobs" / "job-a" / "summary.json").is_file()

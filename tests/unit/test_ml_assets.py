@@ -100,9 +100,13 @@ def test_bad_files_name_the_file_and_column(tmp_path):
     with pytest.raises(DataError, match=r"bad\.csv: column 'bill_amount_3', row 5 .*'n/a' is not a number"):
         read_curated_file(_write(tmp_path, bad, "bad.csv"))
     bad = frame.copy()
-    bad.loc[2, "education"] = "phd"
-    with pytest.raises(DataError, match=r"column 'education', row 3 .*'phd' is not one of"):
+    bad.loc[2, "repayment_status_4"] = "delay_10_months"
+    with pytest.raises(DataError, match=r"column 'repayment_status_4', row 3 .*'delay_10_months' is not one of"):
         read_curated_file(_write(tmp_path, bad, "cat.csv"))
+    bad = frame.copy()
+    bad.loc[1, "marriage"] = " "
+    with pytest.raises(DataError, match=r"column 'marriage', row 2 .*is empty"):
+        read_curated_file(_write(tmp_path, bad, "empty.csv"))
     bad = frame.copy()
     bad.loc[0, TARGET] = "maybe"
     with pytest.raises(DataError, match=r"default_payment_next_month', row 1: 'maybe'"):
@@ -110,6 +114,12 @@ def test_bad_files_name_the_file_and_column(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match=r"broken\.parquet: cannot be read"):
         read_curated_file(tmp_path / "broken.parquet")
+
+
+def test_an_unknown_value_of_an_open_category_is_kept(tmp_path):
+    frame = synthetic.generate(30, seed=1)
+    frame.loc[2, "education"] = "phd"
+    assert read_curated_file(_write(tmp_path, frame, "open.csv"))["education"].iloc[2] == "phd"
 
 
 # --- the gate -------------------------------------------------------------------------------------------
@@ -263,6 +273,60 @@ def test_register_on_azure_builds_an_mlflow_model_with_tags(tmp_path, monkeypatc
     assert model.tags["git_commit"] == "abc123"
     result = json.loads((tmp_path / "out" / "registration.json").read_text())
     assert result["registered"] is True and result["version"] == "7"
+
+
+def test_register_on_azure_attaches_the_data_quality_report(tmp_path, monkeypatch):
+    from ml_assets.src.training import data_quality
+    from ml_assets.src.training.data_quality_report import PROPERTY_LIMIT
+
+    monkeypatch.setenv("MLOPS_MODE", "azure")
+    monkeypatch.setenv("AZUREML_ROOT_RUN_ID", "pipeline-job-1")
+    frame = synthetic.generate(300, seed=2)
+    frame.loc[: len(frame) // 2, "education"] = [f"code-{i}" for i in range(len(frame) // 2 + 1)]
+    data = tmp_path / "data"
+    data.mkdir()
+    frame.to_csv(data / "d.csv", index=False)
+    gate = ["--training_data", str(data), "--quality_report", str(tmp_path / "quality")]
+    assert data_quality.main(data_quality.parse_args(gate)) == 0
+    client = SimpleNamespace(models=_FakeModels(), jobs=_FakeJobs({"pipeline-job-1": SimpleNamespace(properties={})}))
+    args = register.parse_args(
+        [
+            "--model_input", str(_fake_model(tmp_path / "model")),
+            "--evaluation", str(_decision(tmp_path / "eval")),
+            "--model_name", "credit-default",
+            "--data_quality", str(tmp_path / "quality"),
+            "--registration", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert register.main(args, ml_client=client) == 0
+    (model,) = client.models.created
+    assert model.tags["data_quality"] == "passed" and model.tags["data_quality_findings"] == "1"
+    assert model.tags["data_quality_drifted_columns_share"] == "none"
+    attached = model.properties["data_quality"]
+    assert len(attached) <= PROPERTY_LIMIT
+    summary = json.loads(attached)
+    assert summary["status"] == "passed" and summary["findings_left_out"] == 0
+    assert summary["findings"][0].startswith("education: 151 of 300 rows (50.33%) unknown ('code-0', 'code-1'")
+    assert json.loads(model.properties["decision"])["register"] is True
+
+
+def test_register_refuses_an_unreadable_data_quality_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLOPS_MODE", "azure")
+    (tmp_path / "quality").mkdir()
+    (tmp_path / "quality" / "quality.json").write_text("{not json")
+    client = SimpleNamespace(models=_FakeModels(), jobs=_FakeJobs({}))
+    args = register.parse_args(
+        [
+            "--model_input", str(_fake_model(tmp_path / "model")),
+            "--evaluation", str(_decision(tmp_path / "eval")),
+            "--model_name", "credit-default",
+            "--data_quality", str(tmp_path / "quality"),
+            "--registration", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert register.main(args, ml_client=client) == 1
+    assert client.models.created == []
+    assert "quality.json: cannot read the data-quality report" in capsys.readouterr().err
 
 
 def test_register_does_nothing_when_the_gate_said_no(tmp_path, monkeypatch):

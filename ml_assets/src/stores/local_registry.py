@@ -1,5 +1,6 @@
 """The local model registry (local mode): ``<root>/<model>/<version>/`` holds ``model/`` (the MLflow model files)
-and ``metadata.json`` (name, version, tags, description, created time). Standard library only, so the register
+and ``metadata.json`` (name, version, tags, properties, description, created time); like Azure ML's, tags are for
+filtering and properties hold longer records (e.g. the data-quality report). Standard library only, so the register
 and evaluate steps can use it without the app's ``shared`` package (on Azure ML the code root is ``ml_assets/``);
 ``shared/local/registry.py`` wraps this same implementation for the app.
 
@@ -48,6 +49,7 @@ class RegisteredModel:
     tags: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     created: str = ""  # ISO-8601 UTC
+    properties: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class RegisteredModel:
             "tags": dict(self.tags),
             "description": self.description,
             "created": self.created,
+            "properties": dict(self.properties),
         }
 
 
@@ -116,6 +119,7 @@ class LocalModelRegistry:
             tags={str(k): str(v) for k, v in doc.get("tags", {}).items()},
             description=str(doc.get("description", "")),
             created=str(doc.get("created", "")),
+            properties={str(k): str(v) for k, v in doc.get("properties", {}).items()},
         )
 
     # --- writing ------------------------------------------------------------------------------------
@@ -127,6 +131,7 @@ class LocalModelRegistry:
         *,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
+        properties: Mapping[str, Any] | None = None,
     ) -> RegisteredModel:
         """Copy the MLflow model folder ``model_dir`` in as the next version and run the hooks."""
         source = Path(model_dir)
@@ -142,6 +147,7 @@ class LocalModelRegistry:
             "name": name,
             "version": version,
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+            "properties": {str(k): str(v) for k, v in (properties or {}).items()},
             "description": description,
             "created": created,
         }

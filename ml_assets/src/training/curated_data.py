@@ -1,7 +1,8 @@
 """Reading and validating files in the curated schema (CSV or Parquet), for the pipeline steps.
 
 A bad file raises :class:`DataError` naming the file, the column and (where it applies) the first bad row and
-value, so the failing step says what to fix.
+value, so the failing step says what to fix. An unknown value of an open category (sex, education, marriage) is
+kept: the feature schema allows it, and the data-quality gate counts it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contracts.feature_schema import CATEGORIES, FEATURES, NUMERIC, TARGET, parse_target
+from ..contracts.feature_schema import CATEGORIES, CLOSED_CATEGORIES, FEATURES, NUMERIC, TARGET, parse_target
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -35,8 +36,9 @@ def list_data_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def read_curated_file(path: Path, *, require_target: bool = True) -> pd.DataFrame:
-    """One file → DataFrame with the features (typed) and, if ``require_target``, the target as int 0/1."""
+def read_raw_file(path: Path, *, require_target: bool = True) -> pd.DataFrame:
+    """One file's columns as stored (CSV: text, an empty cell ``""``; Parquet: its types), the schema's columns
+    present (DataError naming the first missing one, or the file without rows)."""
     where = str(path)
     try:
         if path.suffix.lower() == ".csv":
@@ -53,6 +55,19 @@ def read_curated_file(path: Path, *, require_target: bool = True) -> pd.DataFram
         raise DataError(f"{where}: column {missing[0]!r} is missing{more}")
     if raw.empty:
         raise DataError(f"{where}: no rows")
+    return raw
+
+
+def read_raw_folder(folder: str | Path) -> pd.DataFrame:
+    """The schema's columns of every file in ``folder``, as stored (see :func:`read_raw_file`), one frame."""
+    frames = [read_raw_file(f)[[*FEATURES, TARGET]].astype(object) for f in list_data_files(folder)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_curated_file(path: Path, *, require_target: bool = True) -> pd.DataFrame:
+    """One file → DataFrame with the features (typed) and, if ``require_target``, the target as int 0/1."""
+    where = str(path)
+    raw = read_raw_file(path, require_target=require_target)
     out = pd.DataFrame(index=raw.index)
     for name in FEATURES:
         column = raw[name]
@@ -84,9 +99,14 @@ def _categorical(where: str, name: str, column: pd.Series) -> pd.Series:
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
         raise DataError(f"{where}: column {name!r} has type {column.dtype}, expected text categories")
     text = column.astype(str).str.strip()
-    bad = ~text.isin(CATEGORIES[name]).to_numpy()
-    if bad.any():
-        raise _first_bad(where, name, column, bad, f"is not one of {', '.join(CATEGORIES[name])}")
+    empty = (text == "").to_numpy()
+    if empty.any():
+        raise _first_bad(where, name, column, empty, "is empty")
+    # An unknown value of an open vocabulary is data (the model encodes it as missing); a closed code set has none.
+    if name in CLOSED_CATEGORIES:
+        bad = ~text.isin(CATEGORIES[name]).to_numpy()
+        if bad.any():
+            raise _first_bad(where, name, column, bad, f"is not one of {', '.join(CATEGORIES[name])}")
     return text.astype(object)
 
 

@@ -1,7 +1,8 @@
 """Pipeline step ``prepare``: validate the training data and write a deterministic train/test split as Parquet.
 
 Input: a folder of CSV or Parquet files in the curated schema (a bad file fails the step with a message naming
-the file and the column). Output: ``train_data/train.parquet`` and ``test_data/test.parquet`` (features typed,
+the file and the column) and, in the pipeline, the data-quality gate's report (prepare runs after the gate and
+refuses data it failed). Output: ``train_data/train.parquet`` and ``test_data/test.parquet`` (features typed,
 target as 0/1), each with a ``summary.json``.
 """
 
@@ -16,6 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from ..contracts.feature_schema import TARGET
 from .curated_data import DataError, list_data_files, read_curated_folder
+from .data_quality_report import PASSED, ReportError, read_report
 
 MIN_ROWS = 50
 
@@ -23,6 +25,7 @@ MIN_ROWS = 50
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m src.training.prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--training_data", required=True, help="folder (or file) of CSV/Parquet in the curated schema")
+    parser.add_argument("--quality_report", default="", help="the data-quality gate's report folder (quality.json)")
     parser.add_argument("--test_size", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--train_data", required=True, help="output folder for train.parquet")
@@ -34,6 +37,15 @@ def main(args: argparse.Namespace) -> int:
     if not 0 < args.test_size < 1:
         print(f"error: --test_size {args.test_size} is not in (0, 1)", file=sys.stderr)
         return 2
+    if args.quality_report:
+        try:
+            report = read_report(args.quality_report)
+        except ReportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if report["status"] != PASSED:
+            print(f"error: the data-quality gate failed on {args.training_data}: not preparing it", file=sys.stderr)
+            return 1
     try:
         files = list_data_files(args.training_data)
         frame = read_curated_folder(args.training_data)

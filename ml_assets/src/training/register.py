@@ -1,6 +1,8 @@
 """Pipeline step ``register``: register the model if the evaluation decided so.
 
-Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known.
+Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known,
+and the data-quality gate's headline figures (``data_quality``, ``data_quality_findings``, …); the gate's report
+without its per-column figures is the model's ``data_quality`` property.
 On Azure ML through ``azure-ai-ml`` (``Model`` of type ``mlflow_model``); in local mode (``MLOPS_MODE=local``)
 into the local registry under ``LOCAL_STATE_DIR``. Output: ``registration/registration.json`` saying what
 happened (``registered``, ``name``, ``version``, ``reason``).
@@ -18,6 +20,7 @@ from typing import Any
 
 from ..stores.local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
 from ..stores.local_registry import LocalModelRegistry, LocalRegistryError, registry_root
+from .data_quality_report import REGISTRY_PROPERTY, ReportError, model_property, model_tags, read_report
 from .evaluate import DECISION_FILE
 from .model import find_mlmodel_dir
 
@@ -31,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model_name", required=True)
     parser.add_argument("--training_data_asset", default="", help="name:version or name@latest (for the tags)")
     parser.add_argument("--git_commit", default="")
+    parser.add_argument("--data_quality", default="", help="the data-quality step's output folder (quality.json)")
     parser.add_argument("--registration", required=True, help="output folder for registration.json")
     return parser.parse_args(argv)
 
@@ -95,7 +99,8 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     try:
         decision = read_decision(args.evaluation)
         model_dir = find_mlmodel_dir(args.model_input)
-    except (ValueError, FileNotFoundError) as exc:
+        quality = read_report(args.data_quality) if args.data_quality else None
+    except (ValueError, FileNotFoundError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if not decision["register"]:
@@ -105,17 +110,24 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
         return 0
 
     description = f"credit-default classifier; {decision.get('reason', '')}"
+    quality_tags = model_tags(quality) if quality is not None else {}
+    quality_properties = {REGISTRY_PROPERTY: model_property(quality)} if quality is not None else {}
     mode = os.environ.get("MLOPS_MODE", "azure").strip().lower()
     if mode == "local":
-        tags = build_tags(
-            decision,
-            training_data=pin_local_training_data(args.training_data_asset),
-            pipeline_job=os.environ.get("MLOPS_PIPELINE_JOB_NAME", ""),
-            git_commit=args.git_commit or os.environ.get("GIT_COMMIT", ""),
+        tags = (
+            build_tags(
+                decision,
+                training_data=pin_local_training_data(args.training_data_asset),
+                pipeline_job=os.environ.get("MLOPS_PIPELINE_JOB_NAME", ""),
+                git_commit=args.git_commit or os.environ.get("GIT_COMMIT", ""),
+            )
+            | quality_tags
         )
         try:
             registry = LocalModelRegistry(registry_root(os.environ.get("LOCAL_STATE_DIR", ".local")))
-            registered = registry.register(args.model_name, model_dir, tags=tags, description=description)
+            registered = registry.register(
+                args.model_name, model_dir, tags=tags, description=description, properties=quality_properties
+            )
         except LocalRegistryError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -124,11 +136,16 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
 
         client = ml_client if ml_client is not None else ml_client_from_environment()
         context = pipeline_context(client)
-        tags = build_tags(
-            decision,
-            training_data=args.training_data_asset if args.training_data_asset else context.get("training_data", ""),
-            pipeline_job=context.get("pipeline_job", ""),
-            git_commit=args.git_commit or os.environ.get("GIT_COMMIT", "") or context.get("git_commit", ""),
+        tags = (
+            build_tags(
+                decision,
+                training_data=args.training_data_asset
+                if args.training_data_asset
+                else context.get("training_data", ""),
+                pipeline_job=context.get("pipeline_job", ""),
+                git_commit=args.git_commit or os.environ.get("GIT_COMMIT", "") or context.get("git_commit", ""),
+            )
+            | quality_tags
         )
         if "context_error" in context:
             print(f"register: warning: pipeline context incomplete ({context['context_error']})")
@@ -138,7 +155,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             model_dir=model_dir,
             tags=tags,
             description=description,
-            properties={"decision": json.dumps(decision)[:2000]},
+            properties={"decision": json.dumps(decision)[:2000], **quality_properties},
         )
     result = {
         "registered": True,
