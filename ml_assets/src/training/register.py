@@ -1,6 +1,8 @@
 """Pipeline step ``register``: register the model if the evaluation decided so.
 
-Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known.
+Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known, and
+the trial record the train step wrote into the model (its hyperparameters as ``hp_*``, its validation score: for a
+sweep, the best trial's).
 On Azure ML through ``azure-ai-ml`` (``Model`` of type ``mlflow_model``); in local mode (``MLOPS_MODE=local``)
 into the local registry under ``LOCAL_STATE_DIR``. Output: ``registration/registration.json`` saying what
 happened (``registered``, ``name``, ``version``, ``reason``).
@@ -19,7 +21,8 @@ from typing import Any
 from ..stores.local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
 from ..stores.local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .evaluate import DECISION_FILE
-from .model import find_mlmodel_dir
+from .model import find_mlmodel_dir, model_metadata
+from .trial_record import trial_tags
 
 REGISTRATION_FILE = "registration.json"
 
@@ -95,6 +98,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     try:
         decision = read_decision(args.evaluation)
         model_dir = find_mlmodel_dir(args.model_input)
+        trial = trial_tags(model_metadata(model_dir))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -113,6 +117,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             pipeline_job=os.environ.get("MLOPS_PIPELINE_JOB_NAME", ""),
             git_commit=args.git_commit or os.environ.get("GIT_COMMIT", ""),
         )
+        tags.update(trial)
         try:
             registry = LocalModelRegistry(registry_root(os.environ.get("LOCAL_STATE_DIR", ".local")))
             registered = registry.register(args.model_name, model_dir, tags=tags, description=description)
@@ -130,6 +135,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             pipeline_job=context.get("pipeline_job", ""),
             git_commit=args.git_commit or os.environ.get("GIT_COMMIT", "") or context.get("git_commit", ""),
         )
+        tags.update(trial)
         if "context_error" in context:
             print(f"register: warning: pipeline context incomplete ({context['context_error']})")
         registered = register_model(
