@@ -102,7 +102,7 @@ class DemoConfig:
     traffic_steps: str = "10,50,100"
     stage_timeout: float = 240.0
     seed: int = 7
-    train_inputs: Mapping[str, str] = field(default_factory=lambda: {"max_iter": "60"})
+    train_inputs: Mapping[str, str] = field(default_factory=lambda: {"max_total_trials": "2"})
 
     def as_record(self) -> dict[str, Any]:
         """What run.json records of the configuration."""
@@ -146,6 +146,7 @@ class Demo:
             "DRIFT_MIN_ROWS": "100",
             "TRAINING_DATA_ASSET": f"{TRAINING_ASSET}@latest",
             "RETRAIN_COOLDOWN": "PT1H",
+            "TRAINING_MAX_TRIALS": str(c.train_inputs.get("max_total_trials", "2")),
             "ROLLOUT_TRAFFIC_STEPS": c.traffic_steps,
             "ROLLOUT_STEP_DWELL": f"PT{c.step_dwell_seconds}S",
             "ROLLOUT_PROVISIONING_TIMEOUT": "PT3M",

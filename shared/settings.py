@@ -246,6 +246,14 @@ class Settings:
         "a compute name",
         default="cpu-cluster",
     )
+    training_max_trials = Setting(
+        "TRAINING_MAX_TRIALS",
+        "Trials of the training pipeline's hyperparameter sweep (its max_total_trials input); unset: the pipeline's "
+        "default.",
+        positive_int,
+        "a positive integer",
+        optional=True,
+    )
     retrain_cooldown = duration_setting(
         "RETRAIN_COOLDOWN",
         "Minimum time between two retrainings of the model; alerts inside it are suppressed.",

@@ -26,7 +26,7 @@ COMMANDS: dict[str, Command] = {
 EXAMPLES: dict[str, list[str]] = {
     "pipeline": [
         "python -m shared.local pipeline ml_assets/pipelines/train_model.yml \\\n"
-        "      --input training_data=path/to/csv-folder --input max_iter=80 --workdir .local/jobs",
+        "      --input training_data=path/to/csv-folder --input max_total_trials=4 --workdir .local/jobs",
     ],
     "serve": [
         "python -m shared.local serve .local/registry/credit-default/1 --port 5001",

@@ -88,7 +88,12 @@ def run_job(state_dir: str | Path, name: str) -> int:
 
         def done(doc: dict[str, Any]) -> bool:
             doc["steps"] = {
-                s: {"status": r["status"], "exit_code": r["exit_code"], "duration_s": r["duration_s"]}
+                s: {
+                    "status": r["status"],
+                    "exit_code": r["exit_code"],
+                    "duration_s": r["duration_s"],
+                    **({"trials": r["trials"]} if "trials" in r else {}),  # a sweep's: values, score, status
+                }
                 for s, r in summary["steps"].items()
             }
             doc["outputs"] = summary["outputs"]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.local.pipeline_sweep import SweepError, SweepSpec, sweep_spec
+
 PATH_TYPES = frozenset({"uri_folder", "uri_file", "mlflow_model", "custom_model", "mltable", "triton_model"})
 _EXPR = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
@@ -57,6 +59,7 @@ class PlanStep:
     code_dir: Path
     bindings: dict[str, Any]  # input name → literal/path, ("input", parent input) or ("output", step, name)
     depends_on: set[str]
+    sweep: SweepSpec | None = None  # a sweep node: the component is its trial
 
     def to_json(self) -> dict[str, Any]:
         c = self.component
@@ -69,6 +72,7 @@ class PlanStep:
             "code_dir": str(self.code_dir),
             "bindings": {n: list(v) if isinstance(v, tuple) else v for n, v in self.bindings.items()},
             "depends_on": sorted(self.depends_on),
+            "sweep": self.sweep.to_json() if self.sweep is not None else None,
         }
 
     @classmethod
@@ -83,7 +87,8 @@ class PlanStep:
             environment_variables={str(k): str(v) for k, v in doc.get("environment_variables", {}).items()},
         )
         bindings = {n: tuple(v) if isinstance(v, list) else v for n, v in doc["bindings"].items()}
-        return cls(str(doc["name"]), component, Path(doc["code_dir"]), bindings, set(doc["depends_on"]))
+        sweep = SweepSpec.from_json(doc["sweep"]) if doc.get("sweep") else None
+        return cls(str(doc["name"]), component, Path(doc["code_dir"]), bindings, set(doc["depends_on"]), sweep)
 
 
 @dataclass
@@ -199,11 +204,12 @@ def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
         kind = getattr(getattr(value, "_data", value), "type", None)
         types[name] = str(kind) if kind in PATH_TYPES else None
     steps: dict[str, PlanStep] = {}
+    job_source = getattr(job, "_source_path", None)
     for name, node in job.jobs.items():
         node_type = getattr(node, "type", "")
-        if node_type != "command":
-            raise PipelineError(f"step {name}: type {node_type!r} is not supported locally (only command steps)")
-        component = node.component
+        if node_type not in ("command", "sweep"):
+            raise PipelineError(f"step {name}: type {node_type!r} is not supported locally (command or sweep steps)")
+        component = node.trial if node_type == "sweep" else node.component
         if isinstance(component, str):
             raise PipelineError(f"step {name}: component {component!r} is a registry reference; use a YAML file")
         source = _component_source(component)
@@ -222,14 +228,23 @@ def plan_pipeline(pipeline: str | Path | Any) -> PipelinePlan:
                 depends.add(m.group(1))
             else:
                 bindings[input_name] = _jsonable(raw)
-        steps[name] = PlanStep(name, _component(component), code_dir, bindings, depends)
+        spec = _component(component)
+        sweep = None
+        if node_type == "sweep":
+            try:
+                sweep = sweep_spec(node, name, {n: i.type for n, i in spec.inputs.items()})
+            except SweepError as exc:
+                raise PipelineError(str(exc)) from None
+            for limit in sweep.limits.values():
+                if isinstance(limit, tuple) and limit[1] not in declared:
+                    raise PipelineError(f"step {name}: limits refer to undeclared pipeline input {limit[1]!r}")
+        steps[name] = PlanStep(name, spec, code_dir, bindings, depends, sweep)
     for step in steps.values():
         for dep in step.depends_on:
             if dep not in steps:
                 raise PipelineError(f"step {step.name}: depends on unknown step {dep!r}")
-    source = getattr(job, "_source_path", None)
     return PipelinePlan(
-        source=str(Path(source).resolve()) if source else "",
+        source=str(Path(job_source).resolve()) if job_source else "",
         display_name=getattr(job, "display_name", None),
         tags={str(k): str(v) for k, v in (getattr(job, "tags", None) or {}).items()},
         inputs=declared,
@@ -248,7 +263,8 @@ def bind(plan: PipelinePlan, overrides: Mapping[str, Any]) -> list[PlanStep]:
         bindings = {
             n: (values.get(v[1]) if isinstance(v, tuple) and v[0] == "input" else v) for n, v in step.bindings.items()
         }
-        bound.append(PlanStep(step.name, step.component, step.code_dir, bindings, set(step.depends_on)))
+        sweep = step.sweep.bound(values) if step.sweep is not None else None
+        bound.append(PlanStep(step.name, step.component, step.code_dir, bindings, set(step.depends_on), sweep))
     return bound
 
 
@@ -256,6 +272,14 @@ def checked_steps(plan: PipelinePlan, inputs: Mapping[str, Any], base: Path) -> 
     steps = bind(plan, inputs)
     for step in steps:  # every input that does not come from another step is checked before anything runs
         step_inputs(step, None, base)
+        if step.sweep is not None:
+            try:
+                for limit in ("max_total_trials", "max_concurrent_trials", "timeout"):
+                    step.sweep.limit(limit, step.name)
+            except SweepError as exc:
+                raise PipelineError(str(exc)) from None
+            if step.sweep.limit("max_total_trials", step.name) is None:
+                raise PipelineError(f"step {step.name}: a sweep needs limits.max_total_trials")
     return steps
 
 
@@ -280,7 +304,8 @@ def _toposort(steps: dict[str, PlanStep]) -> list[PlanStep]:
     return ordered
 
 
-def _literal(step: str, name: str, kind: str, value: Any) -> str:
+def literal_value(step: str, name: str, kind: str, value: Any) -> str:
+    """``value`` as the command line spells an input of type ``kind``. Raises PipelineError when it is not one."""
     text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
     try:
         if kind == "integer":
@@ -333,7 +358,7 @@ def step_inputs(step: PlanStep, outputs: Mapping[str, Mapping[str, str]] | None,
                 raise PipelineError(f"step {step.name}: input {name}: {path} does not exist")
             values[name] = str(path.resolve())
         else:
-            values[name] = _literal(step.name, name, kind, value)
+            values[name] = literal_value(step.name, name, kind, value)
     return values
 
 

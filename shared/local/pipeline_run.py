@@ -9,6 +9,10 @@ API (the local job platform's job processes call it with the plan made at submis
 CLI: ``python -m shared.local pipeline PIPELINE_YAML --input NAME=VALUE ... --workdir DIR``; its last line is a
 JSON summary.
 
+A sweep step runs its trial component once per sampled trial, one after another, under ``<step>/trials/<n>/``
+(``pipeline_sweep.py``: sampling, budget, the metric each trial logged); its outputs are the best trial's, and
+``<step>/trials.json`` and the summary list every trial with its values, score and status.
+
 A step runs in the caller's process group (the job process leads its own, so cancelling a job stops its steps with
 it), or, given a process registry (the CLI, run from a terminal or a process manager), in a group of its own,
 recorded there. A stop signal (:class:`shared.local.stop_signals.Stopped`) stops the running step's processes and
@@ -34,10 +38,12 @@ from shared.local.pipeline_plan import (
     PipelinePlan,
     PlanStep,
     checked_steps,
+    literal_value,
     plan_pipeline,
     render_command,
     step_inputs,
 )
+from shared.local.pipeline_sweep import TrialRun, run_trials, trial_environment
 from shared.local.process_groups import stop_tree
 from shared.local.process_registry import ProcessRegistry, default_state_dir
 from shared.local.stop_signals import Stopped, run_stoppable
@@ -51,14 +57,18 @@ class StepOutcome:
     duration_s: float | None = None
     command: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
+    trials: list[dict[str, Any]] | None = None  # a sweep step's trials
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "status": self.status,
             "exit_code": self.exit_code,
             "duration_s": self.duration_s,
             "outputs": self.outputs,
         }
+        if self.trials is not None:
+            doc["trials"] = self.trials
+        return doc
 
 
 @dataclass
@@ -139,7 +149,8 @@ def run_pipeline(
             print(f"[{step.name}] error: {exc}", file=out, flush=True)
             break
         try:
-            code = _run_step(
+            run_one = _run_sweep if step.sweep is not None else _run_step
+            code = run_one(
                 step, values, root=root, step_env=step_env, result=result, out=out, on_step=on_step, processes=processes
             )
         except Stopped as stop:
@@ -199,21 +210,26 @@ def _run_step(
     out: TextIO,
     on_step: Callable[[StepOutcome], None] | None,
     processes: ProcessRegistry | None,
+    folder: Path | None = None,
+    label: str | None = None,
 ) -> int:
     """Run one step's command with its inputs ``values``, filling in ``result``; returns its exit code. Whatever
-    ends the reading of its output (a stop signal) stops its processes first."""
+    ends the reading of its output (a stop signal) stops its processes first. ``folder`` (default
+    ``root/<step>``) holds its outputs and log; ``label`` (default the step's name) prefixes its lines."""
+    folder = folder if folder is not None else root / step.name
+    label = label or step.name
     output_paths = {}
     for output_name in step.component.outputs:
-        folder = root / step.name / "outputs" / output_name
-        folder.mkdir(parents=True, exist_ok=True)
-        output_paths[output_name] = str(folder)
+        output_folder = folder / "outputs" / output_name
+        output_folder.mkdir(parents=True, exist_ok=True)
+        output_paths[output_name] = str(output_folder)
     command = render_command(step.component.command, values, output_paths)
     result.command = command
     result.outputs = output_paths
     result.status = "Running"
     if on_step is not None:
         on_step(result)
-    print(f"[{step.name}] $ {command}", file=out, flush=True)
+    print(f"[{label}] $ {command}", file=out, flush=True)
     t0 = time.monotonic()
     component_env = dict(step.component.environment_variables)
     argv = ["/bin/sh", "-c", command]
@@ -225,17 +241,15 @@ def _run_step(
         "text": True,
     }
     if processes is not None:
-        process = processes.start(
-            argv, what=f"pipeline step {step_env['MLOPS_PIPELINE_JOB_NAME']}/{step.name}", **popen
-        )
+        process = processes.start(argv, what=f"pipeline step {step_env['MLOPS_PIPELINE_JOB_NAME']}/{label}", **popen)
     else:
         process = subprocess.Popen(argv, **popen)
     assert process.stdout is not None
     try:
-        with (root / step.name / "output.log").open("w") as log:
+        with (folder / "output.log").open("w") as log:
             for line in process.stdout:
                 log.write(line)
-                print(f"[{step.name}] {line.rstrip()}", file=out, flush=True)
+                print(f"[{label}] {line.rstrip()}", file=out, flush=True)
         code = process.wait()
     finally:
         if processes is not None:
@@ -249,6 +263,58 @@ def _run_step(
     if on_step is not None:
         on_step(result)
     return code
+
+
+def _run_sweep(
+    step: PlanStep,
+    values: Mapping[str, str | None],
+    *,
+    root: Path,
+    step_env: Mapping[str, str],
+    result: StepOutcome,
+    out: TextIO,
+    on_step: Callable[[StepOutcome], None] | None,
+    processes: ProcessRegistry | None,
+) -> int:
+    """Run a sweep step's trials (``pipeline_sweep.run_trials``), each like a step, then expose the best trial's
+    outputs as the step's. Returns 0, or 1 when no trial completed with the primary metric."""
+    sweep = step.sweep
+    assert sweep is not None
+
+    def run_trial(number: int, sampled: Mapping[str, Any], folder: Path) -> TrialRun:
+        trial_values = dict(values)
+        for name, value in sampled.items():
+            trial_values[name] = literal_value(step.name, name, sweep.trial_inputs[name], value)
+        trial = StepOutcome(f"{step.name}/{number}")
+        code = _run_step(
+            step,
+            trial_values,
+            root=root,
+            step_env={**step_env, **trial_environment(folder)},
+            result=trial,
+            out=out,
+            on_step=None,
+            processes=processes,
+            folder=folder,
+            label=f"{step.name}#{number}",
+        )
+        return TrialRun(code, trial.duration_s, trial.outputs)
+
+    result.trials = []
+    result.status = "Running"
+    if on_step is not None:
+        on_step(result)
+    t0 = time.monotonic()
+    best = run_trials(sweep, step.name, root / step.name, run_trial, trials=result.trials, out=out)
+    result.duration_s = round(time.monotonic() - t0, 3)
+    if best is None:
+        result.status, result.exit_code = "Failed", 1
+    else:
+        result.outputs, result.command = dict(best["outputs"]), f"sweep: best trial #{best['trial']}"
+        result.status, result.exit_code = "Completed", 0
+    if on_step is not None:
+        on_step(result)
+    return result.exit_code
 
 
 def parse_input_overrides(items: list[str]) -> dict[str, str]:

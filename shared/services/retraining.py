@@ -72,6 +72,7 @@ class RetrainConfig:
     training_compute: str
     cooldown: timedelta
     allowed_rules: tuple[str, ...] = ()  # empty: any rule
+    max_trials: int | None = None  # the sweep's budget; None: the pipeline's default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrainConfig:
@@ -81,6 +82,7 @@ class RetrainConfig:
             training_compute=settings.training_compute,
             cooldown=settings.retrain_cooldown,
             allowed_rules=settings.retrain_alert_rules or (),
+            max_trials=settings.training_max_trials,
         )
 
     def allows(self, alert: CommonAlert) -> bool:
@@ -161,6 +163,7 @@ class RetrainingService:
                 "training_data": AssetInput(type="uri_folder", path=f"azureml:{c.training_data_asset}"),
                 "training_data_asset": c.training_data_asset,
                 "model_name": c.model_name,
+                **({"max_total_trials": c.max_trials} if c.max_trials is not None else {}),
             },
             experiment_name=f"{c.model_name}-training",
             display_name=f"retrain {c.model_name} on alert {alert.alert_rule[:100]}",

@@ -91,7 +91,7 @@ def test_the_run_has_its_own_folder_with_the_jobs_logs_and_latest_names_it(loop:
 
 def test_the_settings_that_differ_from_the_defaults_are_printed_first_and_recorded(loop: dict) -> None:
     recorded = {d["name"]: (d["value"], d["default"]) for d in loop["record"]["differences_from_app_defaults"]}
-    assert recorded["DRIFT_SHARE"] == ("0.2", "0.5") and recorded["max_iter"] == ("60", "80")
+    assert recorded["DRIFT_SHARE"] == ("0.2", "0.5") and recorded["max_total_trials"] == ("2", "20")
     before_the_first_stage = loop["output"].split("▶", 1)[0]
     assert re.search(r"DRIFT_SHARE +0\.2 +default 0\.5", before_the_first_stage)
 

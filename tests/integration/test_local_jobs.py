@@ -397,7 +397,7 @@ def test_the_training_pipeline_on_a_local_data_asset_tags_the_model_with_the_res
                     "training_data": AssetInput("uri_folder", "azureml:credit-default-training@latest"),
                     "training_data_asset": "credit-default-training@latest",
                     "model_name": "credit-test",
-                    "max_iter": 30,
+                    "max_total_trials": 1,
                 },
                 experiment_name="credit-test-training",
             )

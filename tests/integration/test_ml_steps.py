@@ -127,6 +127,8 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert _register(good_model, tmp_path / "e2", tmp_path / "r2")["version"] == "2"
     tags = registry.latest("credit-default").tags
     assert tags["metric_roc_auc"] == f"{better['challenger']['metrics']['roc_auc']:.6f}"
+    trial = _metadata(good_model)["trial"]
+    assert tags["hp_max_iter"] == "80" and tags["validation_roc_auc"] == f"{trial['validation_roc_auc']:.6f}"
     assert tags["training_data_version"] == "3" and tags["pipeline_job"] == "job-1"
     assert tags["previous_champion"] == "1"
 
@@ -137,6 +139,44 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert worse["champion"]["version"] == "2"
     assert _register(weak_model, tmp_path / "e3", tmp_path / "r3")["registered"] is False
     assert [m.version for m in registry.versions("credit-default")] == [1, 2]
+
+
+def _metadata(model: Path) -> dict:
+    from mlflow.models import Model
+
+    return Model.load(str(model / "MLmodel")).metadata
+
+
+def test_train_scores_a_validation_part_of_the_train_split_and_logs_it_to_mlflow(splits, tmp_path, monkeypatch):
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from ml_assets.src.training.model import load_model, predict_default_probability
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    model = _train(splits, "validated", "--validation_size", "0.25", "--max_iter", "20")
+
+    record = _metadata(model)["trial"]
+    rows = len(pd.read_parquet(splits / "train" / "train.parquet"))
+    assert record["fit_rows"] + record["validation_rows"] == rows and record["validation_rows"] == rows // 4
+    features, target = train.read_split(splits / "train")
+    _, val_x, _, val_y = train.validation_split(features, target, 0.25, 42)
+    assert record["validation_roc_auc"] == pytest.approx(
+        roc_auc_score(val_y, predict_default_probability(load_model(model), val_x))
+    )
+    logged = list((tmp_path / "mlruns").glob("*/*/metrics/validation_roc_auc"))
+    assert len(logged) == 1 and float(logged[0].read_text().split()[1]) == pytest.approx(record["validation_roc_auc"])
+
+
+@pytest.mark.parametrize("size", ["0", "0.6", "-0.1"])
+def test_train_refuses_a_validation_size_outside_the_range(splits, tmp_path, size, capsys):
+    args = train.parse_args(
+        ["--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"), "--validation_size", size]
+    )
+    assert train.main(args) == 2
+    assert f"validation_size {float(size)} is not in (0, 0.5]" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_metrics_are_all_reported(splits, good_model, local_mode, tmp_path):

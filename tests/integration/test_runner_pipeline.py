@@ -31,8 +31,15 @@ def test_every_yaml_loads_offline():
     job = load_job(PIPELINE)
     assert isinstance(job, PipelineJob)
     assert list(job.jobs) == ["data_quality", "prepare", "train", "evaluate", "register"]
-    assert {"training_data", "previous_training_data", "model_name", "learning_rate", "max_iter"} <= set(job.inputs)
+    assert {
+        "training_data",
+        "previous_training_data",
+        "model_name",
+        "max_total_trials",
+        "max_concurrent_trials",
+    } <= set(job.inputs)
     assert load_component(ML / "components" / "data_quality.yml").inputs["previous_training_data"].optional
+    assert job.jobs["train"].type == "sweep"
     deployment = load_online_deployment(ML / "endpoints" / "deployment.yml")
     assert isinstance(deployment, ManagedOnlineDeployment)
     assert deployment.code_configuration.scoring_script == "src/scoring/score.py"
@@ -112,7 +119,7 @@ def test_whole_pipeline_through_the_cli_registers_a_model(tmp_path):
         sys.executable, "-m", "shared.local", "pipeline", str(PIPELINE),
         "--input", f"training_data={data}",
         "--input", f"previous_training_data={data}",
-        "--input", "max_iter=40",
+        "--input", "max_total_trials=2",
         "--input", "model_name=credit-test",
         "--workdir", str(tmp_path / "jobs"),
         "--state-dir", str(tmp_path / "state"),
@@ -135,4 +142,11 @@ def test_whole_pipeline_through_the_cli_registers_a_model(tmp_path):
     assert meta["tags"]["pipeline_job"] == "job-a"
     assert meta["tags"]["data_quality"] == "passed" and meta["tags"]["data_quality_findings"] == "0"
     assert meta["tags"]["data_quality_drifted_columns_share"] == "0.000000"
+    trials = summary["steps"]["train"]["trials"]
+    assert len(trials) == 2 and all(t["status"] == "Completed" for t in trials)  # the budget given as an input
+    best = max(trials, key=lambda t: t["score"])
+    assert summary["outputs"]["train.model_output"] == best["outputs"]["model_output"]
+    # the registered model carries the best trial's record: its sampled values and its validation score
+    assert {k: meta["tags"][f"hp_{k}"] for k in best["values"]} == {k: str(v) for k, v in best["values"].items()}
+    assert meta["tags"]["validation_roc_auc"] == f"{best['score']:.6f}"
     assert (tmp_path / "jobs" / "job-a" / "summary.json").is_file()

@@ -51,5 +51,5 @@ def test_a_stopped_run_keeps_its_record_and_the_jobs_logs(
     job = folder / "jobs" / "credit-default-training-20261202010412-11dc6e"
     assert (job / "job.log").read_text() == "[prepare] started\n" and (folder / "telemetry.jsonl").is_file()
     assert not seen["state"].exists()  # the temporary state is gone, its logs are not
-    assert {d["name"] for d in record["differences_from_app_defaults"]} >= {"DRIFT_SHARE", "max_iter"}
+    assert {d["name"] for d in record["differences_from_app_defaults"]} >= {"DRIFT_SHARE", "max_total_trials"}
     assert f"artefacts in {folder}/" in stream.getvalue()

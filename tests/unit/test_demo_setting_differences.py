@@ -69,8 +69,12 @@ def test_values_are_compared_parsed_and_secrets_are_not_shown() -> None:
 
 def test_the_first_training_jobs_inputs_are_compared_with_the_pipeline_yaml() -> None:
     pipeline = PROJECT_ROOT / TRAIN_PIPELINE
-    found = pipeline_input_differences(pipeline, {"max_iter": "60", "seed": "42", "model_name": "credit-default"})
-    assert [(d.name, d.value, d.default, d.where) for d in found] == [("max_iter", "60", "80", "train_model.yml")]
+    found = pipeline_input_differences(
+        pipeline, {"max_total_trials": "2", "seed": "42", "model_name": "credit-default"}
+    )
+    assert [(d.name, d.value, d.default, d.where) for d in found] == [
+        ("max_total_trials", "2", "20", "train_model.yml")
+    ]
     assert pipeline_input_differences(pipeline, {"no_such_input": "1"})[0].default == "(not a pipeline input)"
 
 
@@ -81,5 +85,5 @@ def test_the_disclosure_is_one_aligned_line_per_difference(tmp_path: Path) -> No
     assert len(lines) == len(differences) > 5
     drift = next(line for line in lines if line.startswith("DRIFT_SHARE "))
     assert drift.split() == ["DRIFT_SHARE", "0.2", "default", "0.5"]
-    assert any(line.split()[:4] == ["max_iter", "60", "default", "80"] for line in lines)
+    assert any(line.split()[:4] == ["max_total_trials", "2", "default", "20"] for line in lines)
     assert disclosure_lines([]) == ["the demo runs with the app's defaults"]

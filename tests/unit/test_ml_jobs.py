@@ -82,12 +82,29 @@ def test_the_retraining_job_built_from_the_yaml_carries_the_alert_tags_inputs_an
     assert rest.experiment_name == "credit-default-training"
 
 
+def test_the_sweep_budget_setting_becomes_the_jobs_max_total_trials(training_pipeline_yaml: Path) -> None:
+    assert "max_total_trials" not in training_request().inputs  # unset: the pipeline's own budget
+    config = RetrainConfig.from_settings(Settings({**SETTINGS_FOR_CONFIG, "TRAINING_MAX_TRIALS": "3"}))
+    assert config.max_trials == 3
+
+    job = build_pipeline_job(training_request(max_trials=config.max_trials))
+
+    assert job._validate().passed
+    assert job._to_rest_object().properties.inputs["max_total_trials"] == {"jobInputType": "literal", "value": "3"}
+    with pytest.raises(SettingsError, match="TRAINING_MAX_TRIALS"):
+        RetrainConfig.from_settings(Settings({**SETTINGS_FOR_CONFIG, "TRAINING_MAX_TRIALS": "0"}))
+
+
+SETTINGS_FOR_CONFIG = {"MODEL_NAME": "credit-default", "TRAINING_DATA_ASSET": "credit-default-training@latest"}
+
+
 def test_every_input_the_service_sets_is_declared_by_the_training_pipeline(training_pipeline_yaml: Path) -> None:
     from azure.ai.ml import load_job
 
     declared = set(load_job(source=training_pipeline_yaml).inputs)
 
     assert set(training_request().inputs) <= declared
+    assert set(training_request(max_trials=2).inputs) <= declared
 
 
 # --- the builder on a small pipeline of its own --------------------------------------------------

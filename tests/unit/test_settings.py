@@ -43,6 +43,7 @@ MALFORMED = {
     "DRIFT_SHARE": "0",
     "TRAINING_DATA_ASSET": "no-version",
     "TRAINING_COMPUTE": "bad name",
+    "TRAINING_MAX_TRIALS": "0",
     "RETRAIN_COOLDOWN": "six hours",
     "RETRAIN_ALERT_RULES": ",,",
     "ROLLOUT_RECONCILE_SCHEDULE": "often",

@@ -184,6 +184,13 @@ def find_mlmodel_dir(root: str | Path) -> Path:
     return found[0]
 
 
+def model_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``metadata`` of the MLflow model at or below ``path`` (empty when it has none)."""
+    from mlflow.models import Model
+
+    return dict(Model.load(str(find_mlmodel_dir(path) / "MLmodel")).metadata or {})
+
+
 def save_model(
     pipeline: Pipeline,
     path: str | Path,

@@ -1,8 +1,9 @@
 """Pipeline step ``register``: register the model if the evaluation decided so.
 
 Tags: the metrics, the training data asset (and version), the pipeline job name and the git commit when known,
-and the data-quality gate's headline figures (``data_quality``, ``data_quality_findings``, …); the gate's report
-without its per-column figures is the model's ``data_quality`` property.
+the data-quality gate's headline figures (``data_quality``, ``data_quality_findings``, …), and the trial record the
+train step wrote into the model (its hyperparameters as ``hp_*``, its validation score: for a sweep, the best
+trial's); the gate's report without its per-column figures is the model's ``data_quality`` property.
 On Azure ML through ``azure-ai-ml`` (``Model`` of type ``mlflow_model``); in local mode (``MLOPS_MODE=local``)
 into the local registry under ``LOCAL_STATE_DIR``. Output: ``registration/registration.json`` saying what
 happened (``registered``, ``name``, ``version``, ``reason``).
@@ -22,7 +23,8 @@ from ..stores.local_data_assets import DataAssetError, LocalDataAssets, data_ass
 from ..stores.local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .data_quality_report import REGISTRY_PROPERTY, ReportError, model_property, model_tags, read_report
 from .evaluate import DECISION_FILE
-from .model import find_mlmodel_dir
+from .model import find_mlmodel_dir, model_metadata
+from .trial_record import trial_tags
 
 REGISTRATION_FILE = "registration.json"
 
@@ -100,6 +102,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
         decision = read_decision(args.evaluation)
         model_dir = find_mlmodel_dir(args.model_input)
         quality = read_report(args.data_quality) if args.data_quality else None
+        trial = trial_tags(model_metadata(model_dir))
     except (ValueError, FileNotFoundError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -123,6 +126,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             )
             | quality_tags
         )
+        tags.update(trial)
         try:
             registry = LocalModelRegistry(registry_root(os.environ.get("LOCAL_STATE_DIR", ".local")))
             registered = registry.register(
@@ -147,6 +151,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
             )
             | quality_tags
         )
+        tags.update(trial)
         if "context_error" in context:
             print(f"register: warning: pipeline context incomplete ({context['context_error']})")
         registered = register_model(
