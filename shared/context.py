@@ -13,6 +13,7 @@ from typing import Any
 from shared.ports import (
     BlobWriter,
     DataAssetPublisher,
+    DataAssetVersions,
     EndpointPlatform,
     JobPlatform,
     LogSource,
@@ -80,6 +81,19 @@ class AppContext:
         writer = self.export_writer()
         url = f"{getattr(writer, 'url', '')}/{self.settings.export_prefix}/"
         return AzureMLDataAssets.from_settings(self.settings, path=url)
+
+    def data_asset_versions(self) -> DataAssetVersions:
+        """The versions of the workspace's data assets (retraining: the training data's previous version)."""
+        return self._port("data_asset_versions")  # type: ignore[no-any-return]
+
+    def _build_data_asset_versions(self) -> DataAssetVersions:
+        if self.settings.mode == "local":
+            from shared.local.data_assets import LocalDataAssetVersions
+
+            return LocalDataAssetVersions(self.settings.local_state_dir)
+        from shared.azure.data_assets import AzureMLDataAssetVersions
+
+        return AzureMLDataAssetVersions.from_settings(self.settings)
 
     def job_platform(self) -> JobPlatform:
         return self._port("job_platform")  # type: ignore[no-any-return]

@@ -324,3 +324,11 @@ class DataAssetPublisher(Protocol):
         """Create ``version`` (idempotent: an existing identical version is success); returns the
         reference ``azureml:<name>:<version>``."""
         ...
+
+
+class DataAssetVersions(Protocol):
+    """Reads which versions a data asset has (retraining pairs the training data with the version before it)."""
+
+    def versions(self, name: str) -> list[str]:
+        """The versions of data asset ``name``, in no particular order; empty (or NotFoundError) when it has none."""
+        ...

@@ -8,6 +8,9 @@ watermark, so a retry after a crash re-creates the same version instead of a new
 :func:`build_data_asset` builds the real ``azure.ai.ml.entities.Data`` entity (tests validate it offline);
 :class:`AzureMLDataAssets` sends it with ``MLClient.data.create_or_update``. ``azure.ai.ml`` is heavy and
 imported inside the functions that need it.
+
+:class:`AzureMLDataAssetVersions` lists the versions of a data asset (``MLClient.data.list(name=…)``), which
+retraining reads to give the training pipeline the training data's previous version.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.azure.ml_client import LazyMLClient, workspace_client
+from shared.azure.ml_client import LazyMLClient, translate_ml_error, workspace_client
 from shared.ports import PlatformError, TransientError
 from shared.settings import Settings
 
@@ -90,3 +93,22 @@ class AzureMLDataAssets(LazyMLClient):
         except AzureError as exc:
             raise TransientError(f"create data asset {reference}: {exc}") from exc
         return reference
+
+
+class AzureMLDataAssetVersions(LazyMLClient):
+    """:class:`shared.ports.DataAssetVersions` on the workspace's data assets."""
+
+    def __init__(self, *, client: MLClient | Any | None = None, scope: tuple[str, str, str] | None = None) -> None:
+        self._init_client(client, (lambda: workspace_client(*scope)) if scope else None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureMLDataAssetVersions:
+        return cls(scope=(settings.subscription_id, settings.resource_group, settings.workspace_name))
+
+    def versions(self, name: str) -> list[str]:
+        """Every active (not archived) version of ``name``; the pages are fetched while iterating, so errors are
+        read there too (NotFoundError, TransientError, PlatformError)."""
+        try:
+            return [str(asset.version) for asset in self.client.data.list(name=name)]
+        except Exception as exc:
+            raise translate_ml_error(exc, f"list the versions of data asset {name}") from exc

@@ -29,6 +29,7 @@ T = TypeVar("T")
 __all__ = [
     "DataAssetVersion",
     "LocalDataAssetStore",
+    "LocalDataAssetVersions",
     "data_assets_root",
     "is_ref",
     "parse_ref",
@@ -87,3 +88,14 @@ class LocalDataAssetStore:
             raise NotFoundError(str(exc)) from exc
         except DataAssetError as exc:
             raise PlatformError(str(exc)) from exc
+
+
+class LocalDataAssetVersions:
+    """:class:`shared.ports.DataAssetVersions` over the local data assets under ``LOCAL_STATE_DIR``."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.assets = LocalDataAssetStore(state_dir)
+
+    def versions(self, name: str) -> list[str]:
+        """The complete versions of ``name`` (empty when it has none); PlatformError for a malformed name."""
+        return [str(version.version) for version in self.assets.versions(name)]

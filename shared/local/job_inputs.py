@@ -4,7 +4,8 @@ Data inputs (:class:`shared.ports.AssetInput`, or a literal given for an input t
 
 - ``azureml:<asset>:<version>`` / ``azureml:<asset>@latest`` (or without ``azureml:``): the local data asset
   folder (``shared/local/data_assets.py``), resolved at submission and recorded (the record's ``data_assets``
-  maps each asset name to the version used, which the register step reads to pin ``<asset>@latest``);
+  maps each asset named ``@latest`` to the version that resolved to, which the register step reads to pin
+  ``<asset>@latest``; a pinned input, such as the previous training data, is not what ``@latest`` means);
 - a local path: used as is (made absolute; it must exist);
 - an ``http(s)://`` URL of a blob prefix in the configured storage (``STORAGE_CONNECTION_STRING`` or
   ``STORAGE_ACCOUNT_URL``, from the platform's ``env`` over ``os.environ``): every blob under the prefix is
@@ -101,6 +102,7 @@ class InputResolver:
                 "asset": f"{asset.name}:{asset.version}",
                 "asset_name": asset.name,
                 "asset_version": asset.version,
+                "asset_latest": text.endswith("@latest"),
             }
         local = Path(text).expanduser()
         local = local if local.is_absolute() else (base or Path.cwd()) / local

@@ -147,7 +147,7 @@ class LocalJobPlatform:
             "tags": {**plan.tags, **{str(k): str(v) for k, v in request.tags.items()}},
             "compute": request.compute,
             "inputs": inputs,
-            JOB_RECORD_KEY: {s["asset_name"]: s["asset_version"] for s in inputs.values() if s["kind"] == "data_asset"},
+            JOB_RECORD_KEY: {s["asset_name"]: s["asset_version"] for s in inputs.values() if s.get("asset_latest")},
             "status": "NotStarted",
             "created_at": utc_stamp(),
             "started_at": None,

@@ -23,6 +23,12 @@ decision for one alert notification goes:
    both over and submits again under the same name, which returns the job if it was created: one job, however
    many answers were lost.
 
+The job also gets the training data's previous version (``previous_training_data``, for the data-quality gate's
+drift check; :func:`previous_data_version`), looked up once the alert is known to be fired and **before** it is
+claimed: a lookup that fails transiently is a 503 with nothing claimed, so the retry starts afresh, and a claim
+taken over from an attempt whose job may exist is never released because of it. No earlier version (or no
+asset, or versions that are not whole numbers) → no previous input, and the gate skips its drift check.
+
 Each decision is logged as one JSON line and recorded under ``retraining/decisions/``;
 ``retraining/last.json`` (shown by ``status``) holds the last decision and the last submission
 (:mod:`shared.services.retraining_decisions`).
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,8 +51,10 @@ from shared.payloads.alerts import CommonAlert
 from shared.ports import (
     AssetInput,
     ConflictError,
+    DataAssetVersions,
     Document,
     JobPlatform,
+    NotFoundError,
     PipelineJobRequest,
     PlatformError,
     StateStore,
@@ -61,6 +70,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 TRAINING_PIPELINE_YAML = "ml_assets/pipelines/train_model.yml"
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,29 @@ def alert_job_tags(alert: CommonAlert, model_name: str) -> dict[str, str]:
     return tags
 
 
+def split_data_asset(asset: str) -> tuple[str, str | None]:
+    """``(name, version)`` of ``name:version`` or ``name@latest`` (version None), ``azureml:`` optional."""
+    name, sep, version = asset.removeprefix("azureml:").partition(":")
+    if sep:
+        return name, version
+    return name.partition("@")[0], None
+
+
+def previous_data_version(asset: str, versions: list[str]) -> str | None:
+    """The version of ``asset`` (``name@latest`` or ``name:version``) that comes before the one it names: the
+    highest of ``versions`` below the latest (``@latest``) or below the pinned version. None when there is no
+    earlier one, or when a version is not a whole number (nothing says which of them came first)."""
+    pinned = split_data_asset(asset)[1]
+    if any(not _WHOLE_NUMBER.fullmatch(v) for v in [*versions, *([] if pinned is None else [pinned])]):
+        return None
+    numbers = sorted({int(v): v for v in versions}.items())
+    if not numbers:
+        return None
+    below = numbers[-1][0] if pinned is None else int(pinned)
+    earlier = [text for number, text in numbers if number < below]
+    return earlier[-1] if earlier else None
+
+
 class RetrainingService:
     """Decides what one alert notification does. One instance per request is fine (it holds no state)."""
 
@@ -127,14 +160,17 @@ class RetrainingService:
         store: Callable[[], StateStore],
         config: RetrainConfig,
         platform: Callable[[], JobPlatform],
+        data_versions: Callable[[], DataAssetVersions],
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``store`` and ``platform`` are resolved on first use (building them may fail: that is a decision too)."""
+        """``store``, ``platform`` and ``data_versions`` are resolved on first use (building them may fail: that
+        is a decision too)."""
         self._store_provider = store
         self._resolved_store: StateStore | None = None
         self._config = config
         self._platform = platform
+        self._data_versions = data_versions
         self._clock = clock
 
     @property
@@ -155,16 +191,23 @@ class RetrainingService:
     def _cooldown(self) -> Cooldown:
         return Cooldown(self._store, self._config.model_name, self._config.cooldown, self._clock)
 
-    def training_request(self, alert: CommonAlert) -> PipelineJobRequest:
+    def training_request(self, alert: CommonAlert, previous_version: str | None) -> PipelineJobRequest:
+        """The training pipeline job for ``alert``; with ``previous_version`` (of the training data asset) the
+        data-quality gate compares the data with that version."""
         c = self._config
+        inputs: dict[str, Any] = {
+            "training_data": AssetInput(type="uri_folder", path=f"azureml:{c.training_data_asset}"),
+            "training_data_asset": c.training_data_asset,
+            "model_name": c.model_name,
+        }
+        if c.max_trials is not None:
+            inputs["max_total_trials"] = c.max_trials
+        if previous_version is not None:
+            name = split_data_asset(c.training_data_asset)[0]
+            inputs["previous_training_data"] = AssetInput(type="uri_folder", path=f"azureml:{name}:{previous_version}")
         return PipelineJobRequest(
             pipeline_yaml=TRAINING_PIPELINE_YAML,
-            inputs={
-                "training_data": AssetInput(type="uri_folder", path=f"azureml:{c.training_data_asset}"),
-                "training_data_asset": c.training_data_asset,
-                "model_name": c.model_name,
-                **({"max_total_trials": c.max_trials} if c.max_trials is not None else {}),
-            },
+            inputs=inputs,
             experiment_name=f"{c.model_name}-training",
             display_name=f"retrain {c.model_name} on alert {alert.alert_rule[:100]}",
             tags=alert_job_tags(alert, c.model_name),
@@ -189,10 +232,34 @@ class RetrainingService:
                 RetrainOutcome(RetrainDecision.RESOLVED, reason, self._clock(), alert, model)
             )
         platform = self._platform()  # a configuration error surfaces here, before anything is claimed
-        return self._on_fired(alert, platform)
+        previous = self._previous_version(alert)
+        return self._on_fired(alert, platform, previous)
+
+    def _previous_version(self, alert: CommonAlert) -> str | None:
+        """The training data's previous version (:func:`previous_data_version`), or None. Any failure but
+        NotFoundError is raised, recorded as a failure before anything was claimed."""
+        asset = self._config.training_data_asset
+        name = split_data_asset(asset)[0]
+        try:
+            versions = self._data_versions().versions(name)
+        except NotFoundError:
+            versions = []
+        except PlatformError as exc:
+            self._decisions.decided(self._failure(alert, exc, stage="training data versions"), required=False)
+            raise
+        previous = previous_data_version(asset, versions)
+        if previous is None:
+            log.info(
+                "retrain_on_alert: no version of data asset %s before %s among %s; the data-quality gate "
+                "skips its drift check",
+                name,
+                asset,
+                sorted(versions) or "none",
+            )
+        return previous
 
     # fired
-    def _on_fired(self, alert: CommonAlert, platform: JobPlatform) -> RetrainOutcome:
+    def _on_fired(self, alert: CommonAlert, platform: JobPlatform, previous: str | None) -> RetrainOutcome:
         model = self._config.model_name
         claim: Claim | None = None
         try:
@@ -220,7 +287,7 @@ class RetrainingService:
                 # Logged, not recorded: the state store just failed, a record would time out too.
                 self._decisions.decided(self._failure(alert, exc, stage="state store"), required=False, record=False)
             raise
-        job_name = self._submit(alert, platform, claim, reservation)
+        job_name = self._submit(alert, platform, claim, reservation, previous)
 
         submitted_at = self._clock()
         until = submitted_at + self._config.cooldown
@@ -233,13 +300,15 @@ class RetrainingService:
         )
         return self._decisions.decided(submitted, required=False)
 
-    def _submit(self, alert: CommonAlert, platform: JobPlatform, claim: Claim, reservation: Reservation) -> str:
+    def _submit(
+        self, alert: CommonAlert, platform: JobPlatform, claim: Claim, reservation: Reservation, previous: str | None
+    ) -> str:
         """Submit under the claim (:meth:`SubmissionClaims.submit`). When the platform refused, the claim is
         released and the reservation withdrawn. When the job may exist (a transient failure) both stay: the
         action group's retry of this alert takes them over and submits again under the same job name, and no
         other alert retrains meanwhile."""
         try:
-            return self._claims.submit(claim, platform, self.training_request(alert))
+            return self._claims.submit(claim, platform, self.training_request(alert, previous))
         except Exception as exc:
             refused = isinstance(exc, PlatformError) and not isinstance(exc, TransientError)
             if refused:

@@ -54,7 +54,10 @@ def retrain_on_alert(req: func.HttpRequest) -> func.HttpResponse:
     try:
         context = get_context()
         service = RetrainingService(
-            context.state_store, RetrainConfig.from_settings(context.settings), context.job_platform
+            context.state_store,
+            RetrainConfig.from_settings(context.settings),
+            context.job_platform,
+            context.data_asset_versions,
         )
         outcome = service.handle(alert)
     except SettingsError as exc:

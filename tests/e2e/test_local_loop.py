@@ -19,6 +19,7 @@ import pytest
 from demo.run_folder import latest_run
 from demo.scenario import DEFAULT_SHIFT, DemoConfig, run_demo
 from shared.local.azurite import Azurite
+from shared.local.registry import LocalRegistry
 from shared.services import state_keys
 from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
@@ -127,8 +128,18 @@ def test_exactly_one_retraining_job_ran_and_registered_v2(loop: dict) -> None:
     by_alert = [j for j in training if any("alert" in str(k) for k in j.get("tags", {}))]
     assert len(training) == 2 and len(by_alert) == 1, [j.get("tags") for j in training]
     assert all(j["status"] == "Completed" for j in jobs)
+    # the retraining job trains on data v2 (@latest) and its data-quality gate compares it with v1
+    (retraining,) = by_alert
+    assert retraining["inputs"]["training_data"]["asset"] == "credit-default-training:2"
+    assert retraining["inputs"]["previous_training_data"]["asset"] == "credit-default-training:1"
+    assert retraining["data_assets"] == {"credit-default-training": 2}
     versions = sorted(p.name for p in (loop["root"] / "state" / "registry" / "credit-default").iterdir())
     assert versions == ["1", "2"]
+    # the gate's drift check ran for v2 only (v1 had no previous data) and, a finding by default, passed
+    registry = LocalRegistry(loop["root"] / "state")
+    first, second = (registry.get_model("credit-default", v).tags for v in versions)
+    assert first["data_quality_drifted_columns_share"] == "none"
+    assert second["data_quality_drifted_columns_share"] != "none" and second["data_quality"] == "passed"
     assert loop["record"]["alert_redelivery"]["job_name"] == loop["record"]["retraining_job"]
 
 

@@ -26,6 +26,7 @@ from shared.services.retraining_cooldown import cooldown_key
 from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
 from shared.triggers import drift, export, retraining, rollout, status
+from tests.fakes.data_asset_versions import FakeDataAssetVersions
 from tests.fakes.job_platform import FakeJobPlatform
 from tests.integration.test_drift_jobs import MODEL, FakeModelRegistry, export_blob
 from tests.integration.test_state_store import plant, stored
@@ -48,6 +49,7 @@ def get_status() -> func.HttpResponse:
 def platform(app_context: AppContext) -> FakeJobPlatform:
     fake = FakeJobPlatform(default_status="Completed")
     app_context.overrides["job_platform"] = fake
+    app_context.overrides["data_asset_versions"] = FakeDataAssetVersions()
     return fake
 
 

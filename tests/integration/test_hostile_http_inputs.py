@@ -22,6 +22,7 @@ from shared.context import AppContext
 from shared.payloads.alerts import parse_common_alert
 from shared.services.retraining_decisions import BODY_EXCERPT_CHARS
 from shared.triggers import drift, retraining, status
+from tests.fakes.data_asset_versions import FakeDataAssetVersions
 from tests.fakes.memory_state_store import MemoryStateStore
 from tests.hostile import (
     REPRESENTATIVES,
@@ -50,7 +51,9 @@ DRIFT_BODY = {"window_start": "2025-01-01T00:00:00Z", "window_end": "2025-01-02T
 @pytest.fixture
 def ports(app_context: AppContext) -> AppContext:
     # Valid drift bodies find no exported data, so no drift job is submitted: one recording platform serves both.
-    app_context.overrides.update(job_platform=FakeJobPlatform(), model_registry=FakeModelRegistry())
+    app_context.overrides.update(
+        job_platform=FakeJobPlatform(), model_registry=FakeModelRegistry(), data_asset_versions=FakeDataAssetVersions()
+    )
     app_context.state_store()
     return app_context
 

@@ -382,10 +382,12 @@ def record_registration(model: object) -> None:
 
 @pytest.mark.slow
 def test_the_training_pipeline_on_a_local_data_asset_tags_the_model_with_the_resolved_version(tmp_path, state):
-    # given the training data registered as a local data asset
-    csv = tmp_path / "train.csv"
-    synthetic.generate(1500, seed=21).to_csv(csv, index=False)
-    LocalDataAssets(data_assets_root(state)).register("credit-default-training", csv)
+    # given two versions of the training data registered as a local data asset
+    for seed in (20, 21):
+        csv = tmp_path / f"train-{seed}" / "train.csv"
+        csv.parent.mkdir()
+        synthetic.generate(1500, seed=seed).to_csv(csv, index=False)
+        LocalDataAssets(data_assets_root(state)).register("credit-default-training", csv)
 
     # when the retraining-style request (data asset @latest, asset name for the tags) runs
     hook = {"MLOPS_LOCAL_REGISTRY_HOOK": f"{__name__}:record_registration"}
@@ -395,6 +397,7 @@ def test_the_training_pipeline_on_a_local_data_asset_tags_the_model_with_the_res
                 "ml_assets/pipelines/train_model.yml",
                 {
                     "training_data": AssetInput("uri_folder", "azureml:credit-default-training@latest"),
+                    "previous_training_data": AssetInput("uri_folder", "azureml:credit-default-training:1"),
                     "training_data_asset": "credit-default-training@latest",
                     "model_name": "credit-test",
                     "max_total_trials": 1,
@@ -408,8 +411,13 @@ def test_the_training_pipeline_on_a_local_data_asset_tags_the_model_with_the_res
     assert info.status == "Completed", platform.record(name)["error"]
     assert set(info.outputs) >= {"train.model_output", "register.registration"}
     model = LocalRegistry(state).get_model("credit-test", "1")
-    assert model.tags["training_data"] == "credit-default-training:1"
-    assert (model.tags["training_data_name"], model.tags["training_data_version"]) == ("credit-default-training", "1")
+    assert model.tags["training_data"] == "credit-default-training:2"  # what @latest was, not the previous data
+    assert (model.tags["training_data_name"], model.tags["training_data_version"]) == ("credit-default-training", "2")
+    # the data-quality gate compared version 2 with version 1
+    record = platform.record(name)
+    assert record["inputs"]["previous_training_data"]["asset"] == "credit-default-training:1"
+    assert record["data_assets"] == {"credit-default-training": 2}
+    assert model.tags["data_quality_drifted_columns_share"] != "none"
     assert model.tags["pipeline_job"] == name
     # the hook passed through the platform's env ran in the register step
     (call,) = [json.loads(line) for line in (state / "hook-calls.jsonl").read_text().splitlines()]

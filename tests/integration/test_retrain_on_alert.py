@@ -32,12 +32,20 @@ from shared.services.retraining_cooldown import cooldown_key
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
 from shared.triggers import retraining, status
+from tests.fakes.data_asset_versions import FakeDataAssetVersions
 from tests.fakes.job_platform import FakeJobPlatform
 from tests.unit.test_alert_payload import alert_bodies, alert_id, log_search_alert, metric_alert
 
 
 @pytest.fixture
-def platform(app_context: AppContext) -> FakeJobPlatform:
+def data_versions(app_context: AppContext) -> FakeDataAssetVersions:
+    fake = FakeDataAssetVersions({"credit-default-training": ["1", "2"]})
+    app_context.overrides["data_asset_versions"] = fake
+    return fake
+
+
+@pytest.fixture
+def platform(app_context: AppContext, data_versions: FakeDataAssetVersions) -> FakeJobPlatform:
     fake = FakeJobPlatform()
     app_context.overrides["job_platform"] = fake
     return fake
@@ -95,6 +103,7 @@ def test_a_fired_metric_alert_submits_the_training_pipeline_tagged_with_the_aler
     assert body["alert_id"] == alert_id()
     assert request.pipeline_yaml == "ml_assets/pipelines/train_model.yml"
     assert request.inputs["training_data"] == AssetInput("uri_folder", "azureml:credit-default-training@latest")
+    assert request.inputs["previous_training_data"] == AssetInput("uri_folder", "azureml:credit-default-training:1")
     assert request.inputs["model_name"] == "credit-default"
     assert request.compute == "cpu-cluster"
     assert request.experiment_name == "credit-default-training"
@@ -114,9 +123,13 @@ def test_a_fired_metric_alert_submits_the_training_pipeline_tagged_with_the_aler
 
 
 def test_a_fired_log_search_alert_submits_with_the_configured_data_asset_version(
-    app_context: AppContext, storage_env: dict[str, str], platform: FakeJobPlatform
+    app_context: AppContext,
+    storage_env: dict[str, str],
+    platform: FakeJobPlatform,
+    data_versions: FakeDataAssetVersions,
 ) -> None:
     configure(app_context, storage_env, TRAINING_DATA_ASSET="credit-default-training:7", TRAINING_COMPUTE="gpu-a")
+    data_versions.assets["credit-default-training"] = [str(v) for v in range(1, 10)]
 
     resp = deliver(log_search_alert())
 
@@ -124,6 +137,7 @@ def test_a_fired_log_search_alert_submits_with_the_configured_data_asset_version
     (request,) = platform.requests
     assert request.inputs["training_data"] == AssetInput("uri_folder", "azureml:credit-default-training:7")
     assert request.inputs["training_data_asset"] == "credit-default-training:7"
+    assert request.inputs["previous_training_data"] == AssetInput("uri_folder", "azureml:credit-default-training:6")
     assert request.compute == "gpu-a"
     assert request.tags["alert_rule"] == "credit-default-dataset-drift"
     assert request.tags["alert_condition_type"] == "LogQueryCriteria"
@@ -278,7 +292,7 @@ def test_while_a_job_may_exist_another_alert_is_held_back_by_the_cool_down(
 def test_the_service_submits_once_when_the_answer_is_lost(app_context: AppContext) -> None:
     fake = FakeJobPlatform()
     fake.lost_answers = 1
-    service = RetrainingService(app_context.state_store, RetrainConfig(**CONFIG), lambda: fake)
+    service = RetrainingService(app_context.state_store, RetrainConfig(**CONFIG), lambda: fake, FakeDataAssetVersions)
     alert = parse_common_alert(json.dumps(metric_alert()).encode())
 
     with pytest.raises(TransientError):
@@ -295,7 +309,9 @@ def test_a_claim_stored_without_a_token_is_taken_over_when_stale_and_submits_onc
     fake = FakeJobPlatform()
     clock = Clock(datetime(2026, 3, 22, 14, 0, tzinfo=UTC))
     store = app_context.state_store()
-    service = RetrainingService(lambda: store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
+    service = RetrainingService(
+        lambda: store, RetrainConfig(**CONFIG), lambda: fake, FakeDataAssetVersions, clock=clock
+    )
     alert = parse_common_alert(json.dumps(metric_alert()).encode())
     stale = (clock.now - STALE_AFTER).isoformat()
     store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "state": "submitting", "claimed_at": stale})
@@ -306,6 +322,22 @@ def test_a_claim_stored_without_a_token_is_taken_over_when_stale_and_submits_onc
     assert taken_over.decision == "submitted" and taken_over.job_name == fake.job_names[0]
     assert (again.decision, again.job_name) == ("duplicate", taken_over.job_name)
     assert fake.submissions == 1
+
+
+def test_a_transient_failure_listing_the_data_versions_is_503_claims_nothing_and_the_retry_submits_once(
+    app_context: AppContext, platform: FakeJobPlatform, data_versions: FakeDataAssetVersions
+) -> None:
+    data_versions.failures.append(TransientError("list the versions of data asset credit-default-training: HTTP 503"))
+
+    first = deliver(metric_alert())
+
+    assert first.status_code == 503 and first.headers["Retry-After"]
+    assert platform.calls == 0
+    assert app_context.state_store().list(state_keys.RETRAINING_ALERTS_PREFIX) == []
+    retried = deliver(metric_alert())
+    assert retried.status_code == 202
+    (request,) = platform.requests
+    assert request.inputs["previous_training_data"] == AssetInput("uri_folder", "azureml:credit-default-training:1")
 
 
 def test_a_permanent_platform_error_is_502_and_leaves_the_alert_unclaimed(
@@ -387,7 +419,9 @@ CONFIG = {
 def test_the_cool_down_ends_after_the_configured_duration(app_context: AppContext) -> None:
     fake = FakeJobPlatform()
     clock = Clock(datetime(2026, 3, 22, 14, 0, tzinfo=UTC))
-    service = RetrainingService(app_context.state_store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
+    service = RetrainingService(
+        app_context.state_store, RetrainConfig(**CONFIG), lambda: fake, FakeDataAssetVersions, clock=clock
+    )
 
     def handle(guid: str) -> str:
         return service.handle(parse_common_alert(json.dumps(metric_alert(alert_guid=guid)).encode())).decision
@@ -405,7 +439,9 @@ def test_a_claim_or_reservation_left_by_a_dead_attempt_is_taken_over_once_stale(
     fake = FakeJobPlatform()
     clock = Clock(datetime(2026, 3, 22, 14, 0, tzinfo=UTC))
     store = app_context.state_store()
-    service = RetrainingService(lambda: store, RetrainConfig(**CONFIG), lambda: fake, clock=clock)
+    service = RetrainingService(
+        lambda: store, RetrainConfig(**CONFIG), lambda: fake, FakeDataAssetVersions, clock=clock
+    )
     alert = parse_common_alert(json.dumps(metric_alert()).encode())
     dead_at = (clock.now - timedelta(minutes=1)).isoformat()
     store.create(alert_claim_key(alert), {"alert_id": alert.alert_id, "status": "submitting", "claimed_at": dead_at})

@@ -34,9 +34,10 @@ from tests.unit.test_alert_payload import alert_id, metric_alert
 CONFIG = RetrainConfig("credit-default", "credit-default-training@latest", "cpu-cluster", timedelta(hours=6))
 
 
-def training_request(**config: Any) -> PipelineJobRequest:
-    service = RetrainingService(lambda: None, RetrainConfig(**{**CONFIG.__dict__, **config}), lambda: None)  # type: ignore[arg-type,return-value]
-    return service.training_request(parse_common_alert(json.dumps(metric_alert()).encode()))
+def training_request(previous_version: str | None = "11", **config: Any) -> PipelineJobRequest:
+    config = {**CONFIG.__dict__, **config}
+    service = RetrainingService(lambda: None, RetrainConfig(**config), lambda: None, lambda: None)  # type: ignore[arg-type,return-value]
+    return service.training_request(parse_common_alert(json.dumps(metric_alert()).encode()), previous_version)
 
 
 # --- the training pipeline, built from the repo's YAML -------------------------------------------
@@ -69,6 +70,8 @@ def test_the_retraining_job_built_from_the_yaml_carries_the_alert_tags_inputs_an
     assert job.settings.default_compute == "gpu"
     data = job.inputs["training_data"]._data
     assert (data.type, data.path) == ("uri_folder", "azureml:credit-default-training:12")
+    previous = job.inputs["previous_training_data"]._data
+    assert (previous.type, previous.path) == ("uri_folder", "azureml:credit-default-training:11")
     assert job.inputs["model_name"]._data == "credit-default"
     assert job.inputs["training_data_asset"]._data == "credit-default-training:12"
     # what create_or_update would send: client-side validation passes and the REST body carries it all
@@ -76,6 +79,10 @@ def test_the_retraining_job_built_from_the_yaml_carries_the_alert_tags_inputs_an
     assert validation.passed, validation.error_messages
     rest = job._to_rest_object().properties
     assert rest.inputs["training_data"] == {"jobInputType": "uri_folder", "uri": "azureml:credit-default-training:12"}
+    assert rest.inputs["previous_training_data"] == {
+        "jobInputType": "uri_folder",
+        "uri": "azureml:credit-default-training:11",
+    }
     assert rest.inputs["model_name"] == {"jobInputType": "literal", "value": "credit-default"}
     assert rest.tags["alert_id"] == alert_id()
     assert rest.settings["default_compute"] == "gpu"

@@ -32,8 +32,8 @@ ROOT_DIR = "data-assets"
 METADATA = "metadata.json"
 DATA_DIR = "data"
 LATEST = "latest"
-# The local job platform (shared/local/job_platform.py) records the data asset versions a job's inputs resolved to
-# under this key of <LOCAL_STATE_DIR>/jobs/<job>/job.json: {"<asset name>": <version>}.
+# The local job platform (shared/local/job_platform.py) records the versions a job's <asset>@latest inputs resolved
+# to under this key of <LOCAL_STATE_DIR>/jobs/<job>/job.json: {"<asset name>": <version>}.
 JOB_RECORD_KEY = "data_assets"
 _REF = re.compile(r"^(?:azureml:)?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
 
@@ -241,7 +241,7 @@ class LocalDataAssets:
 
 
 def pinned_version(state_dir: str | Path, job_name: str, name: str) -> int | None:
-    """The version of asset ``name`` that local job ``job_name`` resolved at submission (from its record), or None.
+    """The version ``name@latest`` resolved to for local job ``job_name`` at submission (from its record), or None.
 
     Lets a step pin ``name@latest`` to exactly the version the job's data inputs were resolved to, even when a
     newer version was registered while the job ran.
