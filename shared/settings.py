@@ -385,17 +385,3 @@ def get_settings() -> Settings:
     if _settings is None:
         _settings = Settings()
     return _settings
-
-
-def settings_table() -> str:
-    """The settings table of ``docs/settings.md`` (``python -m shared.settings`` prints it; a test keeps them equal)."""
-    rows = ["| setting | default | description |", "| --- | --- | --- |"]
-    for _, setting in Settings.all():
-        rows.append(
-            f"| `{setting.name}` | {setting.default_text()} | {setting.description} Expected: {setting.expected}. |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":
-    print(settings_table(), end="")

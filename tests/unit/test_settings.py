@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.settings import Settings, settings_table
+from shared.settings import Settings
 from shared.settings_parsing import SettingsError, format_duration, parse_duration
+from shared.settings_table import settings_table
 from tests.conftest import PROJECT_ROOT
 
 SETTINGS_PAGE = PROJECT_ROOT / "docs" / "settings.md"
@@ -156,5 +157,5 @@ def test_sample_settings_and_settings_page_document_every_setting() -> None:
 
 
 def test_settings_page_table_is_generated_from_the_settings() -> None:
-    """`python -m shared.settings` prints the table; docs/settings.md must hold it verbatim."""
-    assert settings_table() in SETTINGS_PAGE.read_text(), "regenerate the table: python -m shared.settings"
+    """`python -m shared.settings_table` prints the table; docs/settings.md must hold it verbatim."""
+    assert settings_table() in SETTINGS_PAGE.read_text(), "regenerate the table: python -m shared.settings_table"
