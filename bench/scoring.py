@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from model_latency import measure  # noqa: E402 - bench/, the script's own folder
 
 
 def main() -> None:
@@ -60,24 +61,10 @@ def main() -> None:
     x_test = test[list(FEATURES)].reset_index(drop=True)
     auc = roc_auc_score(test[TARGET], model.predict_proba(x_test)[:, 1])
 
-    singles = [x_test.iloc[[i % len(x_test)]] for i in range(1000)]
-    for one in singles[:50]:
-        model.predict_proba(one)
-    single_ms = []
-    for one in singles:
-        t0 = time.perf_counter()
-        model.predict_proba(one)
-        single_ms.append((time.perf_counter() - t0) * 1000)
-    batch = x_test.iloc[:1000]
-    model.predict_proba(batch)
-    batch_ms = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        model.predict_proba(batch)
-        batch_ms.append((time.perf_counter() - t0) * 1000)
-    p50 = statistics.median(single_ms)
-    p99 = float(np.percentile(single_ms, 99))
-    b1000 = statistics.median(batch_ms)
+    latency = measure(model, x_test)
+    p50 = latency.p50_ms
+    p99 = float(np.percentile(latency.single_ms, 99))
+    b1000 = latency.batch1000_ms
     print(f"data: {source}: train {len(train)} rows, test {len(test)} rows; fit {fit_s:.1f}s")
     print(
         f"hyperparameters: {params.as_dict()}; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; cpus={os.cpu_count()}"

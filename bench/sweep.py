@@ -21,7 +21,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -31,27 +30,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from model_latency import measure  # noqa: E402 - bench/, the script's own folder
+
 REAL_DATA = ROOT.parent / "shared" / "data" / "credit-card-default" / "curated.csv"
 PIPELINE = ROOT / "ml_assets" / "pipelines" / "train_model.yml"
-
-
-def _latency(model: Any, x_test: Any) -> tuple[float, float]:
-    singles = [x_test.iloc[[i % len(x_test)]] for i in range(1000)]
-    for one in singles[:50]:
-        model.predict_proba(one)
-    single_ms = []
-    for one in singles:
-        t0 = time.perf_counter()
-        model.predict_proba(one)
-        single_ms.append((time.perf_counter() - t0) * 1000)
-    batch = x_test.iloc[:1000]
-    model.predict_proba(batch)
-    batch_ms = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        model.predict_proba(batch)
-        batch_ms.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(single_ms), statistics.median(batch_ms)
 
 
 def _defaults() -> dict[str, Any]:
@@ -116,7 +99,8 @@ def main() -> None:
         save_model(best, Path(tmp) / "model", x_train)
         model = load_model(Path(tmp) / "model")
     swept_auc = roc_auc_score(test[TARGET], model.predict_proba(x_test)[:, 1])
-    p50, b1000 = _latency(model, x_test)
+    latency = measure(model, x_test)
+    p50, b1000 = latency.p50_ms, latency.batch1000_ms
     print(f"data: {args.data}: train {len(train)} rows, test {len(test)} rows")
     print(f"sweep: {len(results)} trials ({sweep.sampling}), {wall_s:.1f}s wall, {cpu_s:.1f} CPU seconds")
     print(f"best trial #{number}: validation_roc_auc {score:.4f} with {values}")
