@@ -8,16 +8,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from azure.ai.ml import MLClient
-from azure.core.pipeline.transport import HttpTransport
 
 from shared.azure.data_assets import AzureMLDataAssetVersions
 from shared.context import AppContext
 from shared.local.data_assets import LocalDataAssetStore, LocalDataAssetVersions
 from shared.ports import NotFoundError, PlatformError, TransientError
 from shared.settings import Settings
-from tests.unit.test_log_analytics import _Response
-from tests.unit.test_ml_jobs_transport import SUBSCRIPTION, WORKSPACE, _Credential
+from tests.fakes.azure_http import SUBSCRIPTION, WORKSPACE, InMemoryTransport, JsonResponse, ml_client_on
 
 ASSET = "credit-default-training"
 VERSIONS_PATH = f"{WORKSPACE}/data/{ASSET}/versions"
@@ -37,7 +34,7 @@ def version(number: str) -> dict[str, Any]:
     }
 
 
-class DataVersionsResource(HttpTransport):
+class DataVersionsResource(InMemoryTransport):
     """The workspace's ``data/<name>/versions`` list: ``pages`` of versions (linked by ``nextLink``), or a status."""
 
     def __init__(self, pages: list[list[str]] | None = None, *, status: int = 200) -> None:
@@ -45,37 +42,21 @@ class DataVersionsResource(HttpTransport):
         self.status = status
         self.requests: list[Any] = []
 
-    def send(self, request: Any, **kwargs: Any) -> _Response:
+    def send(self, request: Any, **kwargs: Any) -> JsonResponse:
         self.requests.append(request)
         if self.status != 200:
             code = "UserError" if self.status < 500 else "ServiceError"
-            return _Response(request, self.status, {"error": {"code": code, "message": f"status {self.status}"}})
+            return JsonResponse(request, self.status, {"error": {"code": code, "message": f"status {self.status}"}})
         url = urlsplit(request.url)
         page = int(parse_qs(url.query).get("page", ["0"])[0])
         body: dict[str, Any] = {"value": [version(v) for v in self.pages[page]]}
         if page + 1 < len(self.pages):
             body["nextLink"] = f"https://management.azure.com{VERSIONS_PATH}?page={page + 1}"
-        return _Response(request, 200, body)
-
-    def open(self) -> None: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> DataVersionsResource:
-        return self
-
-    def __exit__(self, *args: object) -> None: ...
+        return JsonResponse(request, 200, body)
 
 
 def versions_on(service: DataVersionsResource) -> AzureMLDataAssetVersions:
-    client = MLClient(
-        _Credential(),
-        subscription_id=SUBSCRIPTION,
-        resource_group_name="rg-mlops",
-        workspace_name="mlw",
-        transport=service,
-        retry_total=0,
-        show_progress=False,
-    )
-    return AzureMLDataAssetVersions(client=client)
+    return AzureMLDataAssetVersions(client=ml_client_on(service))
 
 
 def test_every_page_of_versions_is_read() -> None:

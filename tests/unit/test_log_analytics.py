@@ -7,14 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.pipeline.transport import HttpTransport
-from azure.core.rest._http_response_impl import HttpResponseImpl
-from azure.core.utils import case_insensitive_dict
 from azure.monitor.query import LogsQueryClient
 
 from shared.azure.log_analytics import LogAnalyticsSource, kql_string, rows_query, volume_query
 from shared.ports import PlatformError, TransientError
+from tests.fakes.azure_http import InMemoryTransport, JsonResponse, StaticCredential
 
 START = datetime(2026, 11, 24, 10, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -25,59 +22,22 @@ COLUMNS = [
 ]
 
 
-class _Raw:
-    def close(self) -> None:
-        pass
-
-
-class _Response(HttpResponseImpl):
-    def __init__(self, request: Any, status: int, body: dict[str, Any]) -> None:
-        super().__init__(
-            request=request,
-            internal_response=_Raw(),
-            status_code=status,
-            reason="OK" if status == 200 else "Error",
-            content_type="application/json",
-            headers=case_insensitive_dict({"Content-Type": "application/json"}),
-            stream_download_generator=None,
-        )
-        self._content = json.dumps(body).encode()
-
-    def read(self) -> bytes:
-        return self._content or b""
-
-
-class CannedTransport(HttpTransport):
+class CannedTransport(InMemoryTransport):
     """Answers each request with the next canned (status, JSON body) and records the requests."""
 
     def __init__(self, *replies: tuple[int, dict[str, Any]]) -> None:
         self.replies = list(replies)
         self.requests: list[Any] = []
 
-    def send(self, request: Any, **kwargs: Any) -> _Response:
+    def send(self, request: Any, **kwargs: Any) -> JsonResponse:
         self.requests.append(request)
         status, body = self.replies.pop(0)
-        return _Response(request, status, body)
-
-    def open(self) -> None: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> CannedTransport:
-        return self
-
-    def __exit__(self, *args: object) -> None: ...
-
-
-class _Token:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("token", 4_102_444_800)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo("token", 4_102_444_800)
+        return JsonResponse(request, status, body)
 
 
 def source(*replies: tuple[int, dict[str, Any]]) -> tuple[LogAnalyticsSource, CannedTransport]:
     transport = CannedTransport(*replies)
-    client = LogsQueryClient(_Token(), transport=transport, retry_total=0)
+    client = LogsQueryClient(StaticCredential(), transport=transport, retry_total=0)
     return LogAnalyticsSource(
         client, workspace_id="ws-guid", endpoint="credit-default", model="credit-default"
     ), transport

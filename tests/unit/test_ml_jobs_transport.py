@@ -13,22 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from azure.ai.ml import MLClient
-from azure.ai.ml._azure_environments import _get_aml_resource_id_from_metadata
-from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import ServiceResponseError
-from azure.core.pipeline.transport import HttpTransport
 
 from shared.azure.ml_jobs import AzureMLJobPlatform
 from shared.ports import PipelineJobRequest, PlatformError, TransientError
-from tests.unit.test_log_analytics import _Response
+from tests.fakes.azure_http import WORKSPACE, InMemoryTransport, JsonResponse, ml_client_on
 
-SUBSCRIPTION = "5f1c6c4e-8a53-4b36-9a4c-0a5b7d1e2f30"
-WORKSPACE = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-mlops/providers/Microsoft.MachineLearningServices/workspaces/mlw"
-)
 NAME = "credit-default-drift-0f3c9a7e5b2d4c61a8e9f7b6c5d4e3f2"
 
 # A pipeline that needs no asset lookups: a datastore URI, literals, an environment by its ARM id.
@@ -52,19 +43,7 @@ jobs:
 """
 
 
-class _Credential:
-    """A token with Azure ML's audience: the SDK checks it before sending a pipeline job (never a real one)."""
-
-    token = jwt.encode({"aud": _get_aml_resource_id_from_metadata()}, "test-key-" * 4, algorithm="HS256")
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, 4_102_444_800)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo(self.token, 4_102_444_800)
-
-
-class JobsResource(HttpTransport):
+class JobsResource(InMemoryTransport):
     """The workspace's ``jobs`` as the service keeps them; every other call (the workspace, the anonymous
     component of the inline step) answered as the SDK needs."""
 
@@ -75,23 +54,27 @@ class JobsResource(HttpTransport):
         self.get_failures: list[int] = []  # statuses the next GETs of a job answer with
         self.created_meanwhile = False  # another attempt creates the job between this one's GET and PUT
 
-    def send(self, request: Any, **kwargs: Any) -> _Response:
+    def send(self, request: Any, **kwargs: Any) -> JsonResponse:
         path = request.url.split("?")[0].split("management.azure.com", 1)[1]
         self.requests.append((request.method, path.removeprefix(WORKSPACE)))
         if "/jobs/" in path:
             return self._job(request, path)
         if request.method == "PUT":  # the inline step's anonymous component: echoed like the service
-            return _Response(request, 201, {**json.loads(request.content), "id": path, "name": path.rsplit("/", 1)[1]})
-        return _Response(request, 404, {"error": {"code": "NotFound", "message": "not in this test"}})
+            return JsonResponse(
+                request, 201, {**json.loads(request.content), "id": path, "name": path.rsplit("/", 1)[1]}
+            )
+        return JsonResponse(request, 404, {"error": {"code": "NotFound", "message": "not in this test"}})
 
-    def _job(self, request: Any, path: str) -> _Response:
+    def _job(self, request: Any, path: str) -> JsonResponse:
         name = path.rsplit("/", 1)[1]
         if request.method == "GET":
             if self.get_failures:
-                return _Response(request, self.get_failures.pop(0), {"error": {"code": "ServiceError", "message": "x"}})
+                return JsonResponse(
+                    request, self.get_failures.pop(0), {"error": {"code": "ServiceError", "message": "x"}}
+                )
             if name not in self.jobs:
-                return _Response(request, 404, {"error": {"code": "UserError", "message": f"job {name} not found"}})
-            return _Response(request, 200, self.jobs[name])
+                return JsonResponse(request, 404, {"error": {"code": "UserError", "message": f"job {name} not found"}})
+            return JsonResponse(request, 200, self.jobs[name])
         if self.created_meanwhile:
             self.created_meanwhile = False
             self._store(path, name, json.loads(request.content))
@@ -99,12 +82,12 @@ class JobsResource(HttpTransport):
             message = (
                 "A job with this name already exists. If you are trying to create a new job, use a different name."
             )
-            return _Response(request, 400, {"error": {"code": "UserError", "message": message}})
+            return JsonResponse(request, 400, {"error": {"code": "UserError", "message": message}})
         job = self._store(path, name, json.loads(request.content))
         if self.lose_put_answers:
             self.lose_put_answers -= 1
             raise ServiceResponseError("Read timed out. (read timeout=60)")
-        return _Response(request, 201, job)
+        return JsonResponse(request, 201, job)
 
     def _store(self, path: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         body.update(id=path, name=name)
@@ -115,13 +98,6 @@ class JobsResource(HttpTransport):
     def job_puts(self) -> list[str]:
         return [path for method, path in self.requests if method == "PUT" and path.startswith("/jobs/")]
 
-    def open(self) -> None: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> JobsResource:
-        return self
-
-    def __exit__(self, *args: object) -> None: ...
-
 
 @pytest.fixture
 def service() -> JobsResource:
@@ -131,16 +107,7 @@ def service() -> JobsResource:
 @pytest.fixture
 def platform(service: JobsResource, tmp_path: Path) -> AzureMLJobPlatform:
     (tmp_path / "drift.yml").write_text(PIPELINE)
-    client = MLClient(
-        _Credential(),
-        subscription_id=SUBSCRIPTION,
-        resource_group_name="rg-mlops",
-        workspace_name="mlw",
-        transport=service,
-        retry_total=0,
-        show_progress=False,
-    )
-    return AzureMLJobPlatform(client, base_dir=tmp_path)
+    return AzureMLJobPlatform(ml_client_on(service), base_dir=tmp_path)
 
 
 def request(name: str | None = NAME) -> PipelineJobRequest:
