@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift
 
@@ -111,4 +111,44 @@ def rule_for(drift_share: float | None) -> DriftAlertRule:
     return DEFAULT_RULE if drift_share is None else DriftAlertRule(threshold=float(drift_share))
 
 
-__all__: Sequence[str] = ("DEFAULT_RULE", "Breach", "DriftAlertRule", "parse_timestamp", "rule_for")
+class LogAlertRule(Protocol):
+    """What a log search alert rule declares, whatever it watches: the deployment (``infra/``) builds a
+    scheduled query rule from each one in :data:`ALERT_RULES` ("number of results > 0")."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def severity(self) -> int: ...
+    @property
+    def window(self) -> timedelta: ...
+    @property
+    def frequency(self) -> timedelta: ...
+    def kql(self, model_name: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class DeclaredAlertRule:
+    """An alert rule the deployment creates, and whether its alerts may start a retraining (its name goes
+    into RETRAIN_ALERT_RULES and its action group calls ``retrain_on_alert``)."""
+
+    rule: LogAlertRule
+    retrains: bool
+
+
+# Every alert rule the deployment creates: add a rule here and `python -m infra.alert_rules_json` writes it
+# into the file the Bicep loads.
+ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (DeclaredAlertRule(DEFAULT_RULE, retrains=True),)
+
+
+__all__: Sequence[str] = (
+    "ALERT_RULES",
+    "DEFAULT_RULE",
+    "Breach",
+    "DeclaredAlertRule",
+    "DriftAlertRule",
+    "LogAlertRule",
+    "parse_timestamp",
+    "rule_for",
+)
