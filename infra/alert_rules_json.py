@@ -66,11 +66,11 @@ def render(rules: Sequence[DeclaredAlertRule] = ALERT_RULES) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, rules: Sequence[DeclaredAlertRule] = ALERT_RULES) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.alert_rules_json", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed file differs, write nothing")
     args = parser.parse_args(argv)
-    text = render()
+    text = render(rules)
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
         if current != text:
