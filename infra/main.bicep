@@ -169,6 +169,10 @@ module functionApp 'modules/function-app.bicep' = {
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identities.outputs.appClientId};Authorization=AAD'
       // shared/settings.py (tests/unit/test_infra_app_settings.py keeps this list in step with it)
       MLOPS_MODE: 'azure'
+      // The host resolves the timers' %NAME% schedules itself, from app settings only: no Python default applies.
+      EXPORT_SCHEDULE: '0 */15 * * * *'
+      DRIFT_SCHEDULE: '0 30 2 * * *'
+      ROLLOUT_RECONCILE_SCHEDULE: '0 */1 * * * *'
       AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
       AZURE_RESOURCE_GROUP: resourceGroup().name
       AML_WORKSPACE_NAME: workspaceName

@@ -4,9 +4,15 @@ Bicep sets nothing the app does not declare (besides the host's own)."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+
 from ml_assets.src.contracts.alert_rules import DEFAULT_RULE
 from shared.settings import Settings
 from tests.bicep_tree import Expr, read
+from tests.conftest import PROJECT_ROOT
 
 # Read by the Functions host or the SDKs, not by shared/settings.py.
 HOST_SETTINGS = {
@@ -18,20 +24,17 @@ HOST_SETTINGS = {
 }
 # The default is what a deployment runs with; change it per environment in the Function App's settings.
 DEFAULTS_APPLY = {
-    "EXPORT_SCHEDULE",
     "EXPORT_PREFIX",
     "EXPORT_INGESTION_DELAY",
     "EXPORT_WINDOW",
     "EXPORT_INITIAL_LOOKBACK",
     "EXPORT_TIME_BUDGET",
     "EXPORT_MAX_ROWS_PER_QUERY",
-    "DRIFT_SCHEDULE",
     "DRIFT_WINDOW",
     "DRIFT_MIN_ROWS",
     "DRIFT_SHARE",  # equal to the drift alert rule's threshold (asserted below)
     "TRAINING_DATA_ASSET",  # the data asset the ml-assets workflow registers
     "RETRAIN_COOLDOWN",
-    "ROLLOUT_RECONCILE_SCHEDULE",
     "ROLLOUT_TRAFFIC_STEPS",
     "ROLLOUT_STEP_DWELL",
     "ROLLOUT_PROVISIONING_TIMEOUT",
@@ -111,3 +114,25 @@ def test_resource_settings_come_from_what_the_bicep_creates() -> None:
 
 def test_the_drift_share_default_is_the_alert_rules_threshold() -> None:
     assert float(declared()["DRIFT_SHARE"].default) == DEFAULT_RULE.threshold
+
+
+def binding_expressions() -> set[str]:
+    """The app settings the function index names as ``%NAME%`` (resolved by the host), indexed in a fresh process."""
+    script = "import function_app\nprint('\\n'.join(f.get_function_json() for f in function_app.app.get_functions()))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    names: set[str] = set()
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            names |= set(re.findall(r"%([A-Za-z0-9_]+)%", json.dumps(json.loads(line)["bindings"])))
+    return names
+
+
+def test_settings_the_host_resolves_are_set_with_the_apps_defaults() -> None:
+    names = binding_expressions()
+    assert {"EXPORT_SCHEDULE", "DRIFT_SCHEDULE", "ROLLOUT_RECONCILE_SCHEDULE"} <= names
+    settings = app_settings()
+    for name in names:
+        assert name in settings, f"%{name}% is resolved by the host from app settings: set it in infra/main.bicep"
+        assert settings[name] == declared()[name].default, f"{name} in the Bicep differs from shared/settings.py"
