@@ -47,7 +47,7 @@ var tags = {
 }
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var createWorkspace = empty(existingWorkspaceName)
-var workspaceName = createWorkspace ? 'mlw-${environmentName}-${token}' : existingWorkspaceName
+var workspaceName = createWorkspace ? 'mlw-${token}' : existingWorkspaceName
 var computeName = 'cpu-cluster'
 var resolvedEndpointName = empty(endpointName) ? 'credit-default-${take(token, 6)}' : endpointName
 

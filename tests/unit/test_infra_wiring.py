@@ -265,10 +265,9 @@ def test_the_action_group_calls_retrain_on_alert_with_a_key_read_at_deployment()
     (receiver,) = group.body["properties"]["webhookReceivers"]
     assert receiver["useCommonAlertSchema"] is True
     route = function_routes()["retrain_on_alert"]
-    assert receiver["serviceUri"] == Expr(
-        "'https://${app.properties.defaultHostName}/api/" + route + "?code=${app::retrainOnAlert.listKeys().default}'"
-    )
-    assert post.resource("app::retrainOnAlert").body["name"] == "retrain_on_alert"
+    key = "${listKeys('${app.id}/host/default', '2024-04-01').functionKeys.default}"
+    assert receiver["serviceUri"] == Expr(f"'https://${{app.properties.defaultHostName}}/api/{route}?code={key}'")
+    assert post.resource("app").type == "Microsoft.Web/sites"
     # The key goes into the action group only: no output, nothing in main's outputs (which azd writes to .azure/).
     assert post.outputs == {}
     assert not any("listKeys" in json.dumps(v, default=str) for v in main().outputs.values())
