@@ -92,6 +92,14 @@ def test_ml_assets_registers_and_trains_in_staging_when_ml_assets_change() -> No
     for pattern in ("ml_assets/environments/*.yml", "ml_assets/components/*.yml"):
         assert pattern in script and list(PROJECT_ROOT.glob(pattern))
     assert "ml_assets/pipelines/train_model.yml" in script
+    # What the loops register is what the files are: environments (not their conda specs) and components.
+    assert "*.conda.yml) continue" in script
+    for path in PROJECT_ROOT.glob("ml_assets/environments/*.yml"):
+        schema = yaml.safe_load(path.read_text(encoding="utf-8")).get("$schema", "")
+        assert path.name.endswith(".conda.yml") or schema.endswith("/environment.schema.json"), path.name
+    for path in PROJECT_ROOT.glob("ml_assets/components/*.yml"):
+        schema = yaml.safe_load(path.read_text(encoding="utf-8"))["$schema"]
+        assert schema.endswith("/commandComponent.schema.json"), path.name
     assert (PROJECT_ROOT / "ml_assets" / "pipelines" / "train_model.yml").exists()
 
 
