@@ -239,3 +239,52 @@ def read(relative: str) -> BicepFile:
 
 def bicep_files() -> list[Path]:
     return sorted(INFRA.rglob("*.bicep"))
+
+
+_DECLARATIONS = {
+    "parameter_declaration",
+    "variable_declaration",
+    "resource_declaration",
+    "module_declaration",
+    "output_declaration",
+}
+
+
+def _role(node: Any) -> str:
+    """What an identifier is where it stands: ``declares``, ``names`` (a key or a called function) or ``uses``."""
+    parent = node.parent
+    if parent is None:
+        return "uses"
+    first = parent.named_children[0] if parent.named_children else None
+    declares = (
+        (parent.type in _DECLARATIONS and first == node)
+        or parent.type in {"import_functionality", "lambda_expression"}
+        or (parent.type == "for_statement" and parent.child_by_field_name("initializer") == node)
+    )
+    if declares:
+        return "declares"
+    names = (parent.type == "object_property" and first == node) or (
+        parent.type == "call_expression" and parent.child_by_field_name("function") == node
+    )
+    return "names" if names else "uses"
+
+
+def referenced_names(source: bytes) -> tuple[set[str], dict[str, int]]:
+    """(names a file declares, names it uses → first line): every identifier that is not a declaration's name, an
+    object key, a called function's name or a member's property (scopes are not told apart: a loop or lambda
+    variable counts as declared in the whole file)."""
+    declared: set[str] = set()
+    used: dict[str, int] = {}
+
+    def walk(node: Any) -> None:
+        if node.type == "identifier":
+            role = _role(node)
+            if role == "declares":
+                declared.add(node.text.decode())
+            elif role == "uses":
+                used.setdefault(node.text.decode(), node.start_point[0] + 1)
+        for child in node.children:
+            walk(child)
+
+    walk(parser().parse(source).root_node)
+    return declared, used

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.bicep_tree import INFRA, bicep_files, read
+from tests.bicep_tree import INFRA, bicep_files, read, read_source, referenced_names
 
 TOP_LEVEL = ["main.bicep", "postdeploy.bicep"]
 ALL = [p.relative_to(INFRA).as_posix() for p in bicep_files()]
@@ -65,3 +65,20 @@ def test_symbols_referenced_as_resources_are_declared(relative: str) -> None:
         parent = resource.body.get("parent")
         if parent is not None:
             assert parent.text in declared, f"{relative}: {resource.symbol}'s parent {parent.text} is not declared"
+
+
+@pytest.mark.parametrize("relative", ALL)
+def test_every_name_used_is_declared(relative: str) -> None:
+    declared, referenced = referenced_names((INFRA / relative).read_bytes())
+    undeclared = {name: line for name, line in referenced.items() if name not in declared}
+    assert not undeclared, f"{relative}: undeclared names (line): {undeclared}"
+
+
+def test_an_undeclared_name_is_found(tmp_path) -> None:
+    source = (
+        b"param location string\nvar tags = {}\n"
+        b"resource x 'A.B/c@2024-01-01' = {\n  name: nmae\n  location: location\n  tags: tags\n}\n"
+    )
+    assert read_source(source, tmp_path / "x.bicep").errors == []
+    declared, referenced = referenced_names(source)
+    assert {name for name in referenced if name not in declared} == {"nmae"}
