@@ -1,8 +1,9 @@
-"""The drift alert rule: its parameters, its KQL, and its evaluation over drift traces. Standard library only.
+"""The alert rules: the drift rule's parameters, KQL and evaluation over drift traces, and the registry of every
+rule the deployment creates (:data:`ALERT_RULES`). Standard library only.
 
-One definition for the Azure Monitor log search alert that docs/contracts.md tells operators to create and for the
-local-mode evaluator (which reads the local telemetry file written by the drift component), so both fire on
-the same condition:
+One definition for the Azure Monitor log search alert that the deployment creates (``infra/``, from
+:data:`ALERT_RULES`; docs/contracts.md shows the equivalent ``az`` command) and for the local-mode evaluator
+(which reads the local telemetry file written by the drift component), so both fire on the same condition:
 
     the latest ``OverallDriftMetrics`` trace of a model version within the last :attr:`window` has
     ``share_drifted_features >= threshold``
