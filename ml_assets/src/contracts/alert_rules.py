@@ -1,8 +1,9 @@
-"""The drift alert rule: its parameters, its KQL, and its evaluation over drift traces. Standard library only.
+"""The alert rules: the drift rule's parameters, KQL and evaluation over drift traces, and the registry of every
+rule the deployment creates (:data:`ALERT_RULES`). Standard library only.
 
-One definition for the Azure Monitor log search alert that docs/contracts.md tells operators to create and for the
-local-mode evaluator (which reads the local telemetry file written by the drift component), so both fire on
-the same condition:
+One definition for the Azure Monitor log search alert that the deployment creates (``infra/``, from
+:data:`ALERT_RULES`; docs/contracts.md shows the equivalent ``az`` command) and for the local-mode evaluator
+(which reads the local telemetry file written by the drift component), so both fire on the same condition:
 
     the latest ``OverallDriftMetrics`` trace of a model version within the last :attr:`window` has
     ``share_drifted_features >= threshold``
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift
 
@@ -111,4 +112,44 @@ def rule_for(drift_share: float | None) -> DriftAlertRule:
     return DEFAULT_RULE if drift_share is None else DriftAlertRule(threshold=float(drift_share))
 
 
-__all__: Sequence[str] = ("DEFAULT_RULE", "Breach", "DriftAlertRule", "parse_timestamp", "rule_for")
+class LogAlertRule(Protocol):
+    """What a log search alert rule declares, whatever it watches: the deployment (``infra/``) builds a
+    scheduled query rule from each one in :data:`ALERT_RULES` ("number of results > 0")."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def severity(self) -> int: ...
+    @property
+    def window(self) -> timedelta: ...
+    @property
+    def frequency(self) -> timedelta: ...
+    def kql(self, model_name: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class DeclaredAlertRule:
+    """An alert rule the deployment creates, and whether its alerts may start a retraining (its name goes
+    into RETRAIN_ALERT_RULES and its action group calls ``retrain_on_alert``)."""
+
+    rule: LogAlertRule
+    retrains: bool
+
+
+# Every alert rule the deployment creates: add a rule here and `python -m infra.alert_rules_json` writes it
+# into the file the Bicep loads.
+ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (DeclaredAlertRule(DEFAULT_RULE, retrains=True),)
+
+
+__all__: Sequence[str] = (
+    "ALERT_RULES",
+    "DEFAULT_RULE",
+    "Breach",
+    "DeclaredAlertRule",
+    "DriftAlertRule",
+    "LogAlertRule",
+    "parse_timestamp",
+    "rule_for",
+)
