@@ -24,6 +24,7 @@ from shared.services.promotion_intake import candidates_key
 from shared.services.promotion_publish import published_key
 from shared.services.rollout_intake import RolloutConfig, record_model_registered
 from shared.services.rollout_state import rollout_key
+from shared.services.status import read_status
 from shared.settings import Settings
 from shared.triggers import promotion, rollout
 from tests.fakes.endpoint_platform import Behaviour, FakeEndpointPlatform
@@ -135,6 +136,10 @@ def test_a_succeeded_staging_rollout_is_rolled_out_once_in_production(world, tmp
     assert len(doc["event_ids"]) == 1 and doc["past"] == []
     assert production.platform.traffic("credit-default") == {doc["deployment"]: 100}
     assert production.doc("champions/credit-default.json")["version"] == "1"
+    shown = read_status(production.store)
+    assert shown["champions"][MODEL]["version"] == "1" and shown["champions"][MODEL]["tagged"] is False
+    assert shown["promotions"][f"{MODEL}/candidates"]["candidates"]["1"]["state"] == "rollout_recorded"
+    assert read_status(staging.store)["promotions"][f"{MODEL}/published"]["last"]["version"] == "1"
 
 
 def test_a_version_rolled_back_in_staging_is_not_promoted(world, tmp_path: Path) -> None:
@@ -170,3 +175,19 @@ def test_with_approval_required_the_candidate_waits_until_approved(world, tmp_pa
     assert production.doc(candidates_key(MODEL))["candidates"]["1"]["state"] == "rollout_recorded"
     assert production.approve("1")[0] == 200  # approving a candidate already rolled out is still idempotent
     assert len(production.rollout()["event_ids"]) == 1
+
+
+def test_a_follow_up_that_cannot_run_is_logged_and_holds_back_no_rollout(caplog) -> None:
+    """No workspace settings (no model registry can be built) and a promotion side half configured: the rollout
+    still succeeds; both problems are logged naming the setting, and the tick does not fail."""
+    store, platform = MemoryStateStore(), FakeEndpointPlatform()
+    settings = Settings({"ROLLOUT_STEP_DWELL": "PT0S", "PROMOTE_TO": "production"})
+    use_context(AppContext(settings=settings, overrides={"state_store": store, "endpoint_platform": platform}))
+    record_model_registered(store, make_event("4"), RolloutConfig.from_settings(settings))
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            RECONCILE(TimerRequest(past_due=False))
+    assert store.get(rollout_key(MODEL)).data["state"] == "succeeded"
+    errors = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "champion tag not synced, configuration error" in errors and "AZURE_SUBSCRIPTION_ID" in errors
+    assert "promotion not published, configuration error" in errors and "ENVIRONMENT_NAME" in errors
