@@ -18,6 +18,7 @@ from shared.ports import (
     JobPlatform,
     LogSource,
     ModelRegistry,
+    PromotionRegistry,
     StateStore,
 )
 from shared.settings import Settings, get_settings
@@ -131,6 +132,30 @@ class AppContext:
         from shared.azure.models import AzureModelRegistry
 
         return AzureModelRegistry.from_settings(self.settings)
+
+    def promotion_registry(self) -> PromotionRegistry:
+        """The registry environments promote through (PROMOTION_REGISTRY; a shared folder in local mode)."""
+        return self._port("promotion_registry")  # type: ignore[no-any-return]
+
+    def _build_promotion_registry(self) -> PromotionRegistry:
+        if self.settings.mode == "local":
+            from shared.local.promotion_registry import LocalPromotionRegistry
+
+            folder = self.settings.local_promotion_registry_dir
+            if not folder:
+                from shared.settings_parsing import SettingsError
+
+                raise SettingsError(
+                    "LOCAL_PROMOTION_REGISTRY_DIR", "is missing (local mode with promotion)", "a folder path"
+                )
+            return LocalPromotionRegistry(folder, self.model_registry())
+        from shared.azure.models import AzureModelRegistry
+        from shared.azure.promotion_registry import AzurePromotionRegistry
+
+        workspace = self.model_registry()
+        return AzurePromotionRegistry.from_settings(
+            self.settings, workspace if isinstance(workspace, AzureModelRegistry) else None
+        )
 
 
 _context: AppContext | None = None

@@ -217,6 +217,33 @@ class ModelRegistry(Protocol):
         """Copy the model into an Azure ML registry; returns the reference to deploy."""
         ...
 
+    def list_models(self, name: str) -> list[ModelInfo]:
+        """Every version of ``name`` with its tags (empty when there is none)."""
+        ...
+
+    def update_tags(
+        self, name: str, version: str, *, set_tags: Mapping[str, str], remove: tuple[str, ...] = ()
+    ) -> None:
+        """Set and remove tags of one version, leaving the others as they are. Raises NotFoundError."""
+        ...
+
+
+class PromotionRegistry(Protocol):
+    """The Azure ML registry that environments promote model versions through (``PROMOTION_REGISTRY``)."""
+
+    def share(self, name: str, version: str) -> str:
+        """Copy this environment's version into the registry under the same name and version (an existing
+        copy is success); returns the reference the next environment deploys."""
+        ...
+
+    def versions(self, name: str) -> list[ModelInfo]:
+        """The registry's versions of ``name`` with their tags; ``path`` is the reference to deploy."""
+        ...
+
+    def update_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Add or change tags of a registry version. Raises NotFoundError."""
+        ...
+
 
 @dataclass(frozen=True)
 class EndpointState:

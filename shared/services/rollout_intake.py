@@ -96,8 +96,12 @@ def record_model_registered(
     *,
     clock: Callable[[], datetime] = utcnow,
     attempts: int = 8,
+    model_ref: str | None = None,
 ) -> RecordOutcome:
     """Record the rollout an event asks for (or why it is ignored). Safe to call any number of times.
+
+    ``model_ref`` deploys that reference instead of the workspace's ``azureml:<model>:<version>`` (a promotion
+    candidate already in a registry; nothing is shared then).
 
     Raises TransientError / PlatformError when the state store cannot be read or written (the caller
     lets Event Grid redeliver), and TransientError when the document kept changing under it.
@@ -117,7 +121,7 @@ def record_model_registered(
         found = store.get(key)
         now = clock()
         if found is None:
-            rollout = _new_rollout(event, config, now, None)
+            rollout = _new_rollout(event, config, now, None, model_ref)
             try:
                 store.create(key, rollout.to_dict())
             except ConflictError:
@@ -132,7 +136,7 @@ def record_model_registered(
         ignored = _ignore_reason(current, event)
         if ignored is not None:
             return RecordOutcome(ignored[0], model, version, ignored[1], current.rollout_id)
-        rollout = _new_rollout(event, config, now, current)
+        rollout = _new_rollout(event, config, now, current, model_ref)
         try:
             store.replace(key, rollout.to_dict(), found.etag)
         except ConflictError:
@@ -160,7 +164,9 @@ def _ignore_reason(current: Rollout, event: ModelRegisteredEvent) -> tuple[Rollo
     return None
 
 
-def _new_rollout(event: ModelRegisteredEvent, config: RolloutConfig, now: datetime, old: Rollout | None) -> Rollout:
+def _new_rollout(
+    event: ModelRegisteredEvent, config: RolloutConfig, now: datetime, old: Rollout | None, model_ref: str | None = None
+) -> Rollout:
     rollout_id = uuid.uuid4().hex
     rollout = Rollout(
         model=event.model_name,
@@ -168,8 +174,8 @@ def _new_rollout(event: ModelRegisteredEvent, config: RolloutConfig, now: dateti
         version=event.version,
         rollout_id=rollout_id,
         deployment=deployment_name(event.model_name, event.version, rollout_id),
-        model_ref=workspace_model_ref(event.model_name, event.version),
-        registry=config.registry,
+        model_ref=model_ref or workspace_model_ref(event.model_name, event.version),
+        registry=None if model_ref else config.registry,
         instance_type=config.instance_type,
         data_collection=config.data_collection,
         traffic_steps=list(config.traffic_steps),

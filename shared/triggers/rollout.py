@@ -95,12 +95,14 @@ def _read_sample_request() -> bytes:
 def reconcile_rollouts(timer: func.TimerRequest) -> None:
     from shared.services.rollout_intake import RolloutConfig
     from shared.services.rollout_reconciler import RolloutReconciler
+    from shared.triggers.rollout_followups import follow_up, pick_up_candidates
 
     if timer.past_due:
         log.info("reconcile_rollouts: running late (past due)")
     try:
         context = get_context()
         config = RolloutConfig.from_settings(context.settings)
+        pick_up_candidates(context)
         reconciler = RolloutReconciler(
             context.state_store(),
             context.endpoint_platform,  # built on first use: an idle tick needs no Azure ML client
@@ -109,6 +111,8 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
             registry=context.model_registry if config.registry else None,
         )
         tick = reconciler.run()
+        if tick.acted:
+            follow_up(context)
     except SettingsError as exc:
         log.error("reconcile_rollouts: configuration error: %s", exc)
         raise

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_assets.src.contracts.champion import CHAMPION_TAG
 from ml_assets.src.stores.local_registry import LocalModelRegistry, registry_root
 from ml_assets.src.training import evaluate, prepare, register, synthetic, train
 
@@ -118,6 +119,7 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     first = _evaluate(splits, weak_model, tmp_path / "e1")
     assert first["register"] is True and first["champion"] is None
     assert _register(weak_model, tmp_path / "e1", tmp_path / "r1")["version"] == "1"
+    _crown(registry, 1, "2026-11-24T12:00:00.000000Z")  # its rollout succeeded: it serves
 
     # Given the weak champion, a better challenger is registered; its tags carry metrics, data, job and reason.
     better = _evaluate(splits, good_model, tmp_path / "e2")
@@ -131,6 +133,7 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert tags["hp_max_iter"] == "80" and tags["validation_roc_auc"] == f"{trial['validation_roc_auc']:.6f}"
     assert tags["training_data_version"] == "3" and tags["pipeline_job"] == "job-1"
     assert tags["previous_champion"] == "1"
+    _crown(registry, 2, "2026-11-24T13:00:00.000000Z")
 
     # Given the good champion, the weak model is refused and nothing is registered.
     worse = _evaluate(splits, weak_model, tmp_path / "e3")
@@ -139,6 +142,34 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert worse["champion"]["version"] == "2"
     assert _register(weak_model, tmp_path / "e3", tmp_path / "r3")["registered"] is False
     assert [m.version for m in registry.versions("credit-default")] == [1, 2]
+
+
+def _crown(registry: LocalModelRegistry, version: int, since: str) -> None:
+    """What the app's reconcile timer does once a version's rollout succeeded (shared/services/champion.py)."""
+    for other in registry.versions("credit-default"):
+        if other.version != version and CHAMPION_TAG in other.tags:
+            registry.update_tags("credit-default", other.version, set_tags={}, remove=(CHAMPION_TAG,))
+    registry.update_tags("credit-default", version, set_tags={CHAMPION_TAG: since})
+
+
+def test_after_a_rollback_the_gate_compares_with_the_version_that_serves(
+    splits, good_model, weak_model, local_mode, tmp_path
+):
+    registry = LocalModelRegistry(registry_root(local_mode))
+    # v1 (weak) serves; v2 (good) is registered but its rollout was rolled back: it never carries the tag.
+    assert _register(weak_model, _evaluate_dir(splits, weak_model, tmp_path / "e1"), tmp_path / "r1")["version"] == "1"
+    _crown(registry, 1, "2026-11-24T12:00:00.000000Z")
+    assert _register(good_model, _evaluate_dir(splits, good_model, tmp_path / "e2"), tmp_path / "r2")["version"] == "2"
+
+    # The next challenger is judged against v1, the version serving, not against v2, the latest registered.
+    decision = _evaluate(splits, weak_model, tmp_path / "e3", min_improvement="-0.001")
+    assert decision["champion"]["version"] == "1"
+    assert decision["register"] is True
+
+
+def _evaluate_dir(splits: Path, model: Path, out: Path) -> Path:
+    _evaluate(splits, model, out)
+    return out
 
 
 def _metadata(model: Path) -> dict:
