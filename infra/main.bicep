@@ -30,6 +30,15 @@ param existingWorkspaceName string = ''
 @description('An existing Azure ML registry in this resource group that models are shared into; empty: none.')
 param registryName string = ''
 
+@description('The environment that versions succeeding here are promoted to through the registry (its environmentName); empty: none.')
+param promoteTo string = ''
+
+@description('The environment whose promotion candidates for this one the reconcile timer rolls out; empty: none.')
+param promotionSource string = ''
+
+@description('Promotion candidates wait for an operator\'s approval before their rollout starts.')
+param promotionApproval bool = false
+
 @description('VM size of the training and drift cluster.')
 param computeVmSize string = 'Standard_DS3_v2'
 
@@ -188,6 +197,12 @@ module functionApp 'modules/function-app.bicep' = {
       DEPLOYMENT_INSTANCE_TYPE: instanceType
       RETRAIN_ALERT_RULES: join(retrainingRuleNames, ',')
       AML_REGISTRY_NAME: registryName
+      // Promotion between environments (docs/promotion.md): through the same registry.
+      ENVIRONMENT_NAME: environmentName
+      PROMOTION_REGISTRY: registryName
+      PROMOTE_TO: promoteTo
+      PROMOTION_SOURCE: promotionSource
+      PROMOTION_APPROVAL: string(promotionApproval)
     }
   }
 }

@@ -45,6 +45,7 @@ DEFAULTS_APPLY = {
 # Optional settings left unset on purpose, each with the reason.
 NOT_SET = {
     "LOCAL_STATE_DIR": "local mode only",
+    "LOCAL_PROMOTION_REGISTRY_DIR": "local mode only",
     "STORAGE_CONNECTION_STRING": "local development (Azurite) only: in Azure the identity and STORAGE_ACCOUNT_URL",
     "EXPORT_DATA_ASSET_NAME": "an opt-in feature: a data asset version per export run",
     "DRIFT_STATTEST": "unset means Evidently's default test per column type",
