@@ -178,35 +178,102 @@ def _metadata(model: Path) -> dict:
     return Model.load(str(model / "MLmodel")).metadata
 
 
-def test_train_scores_a_validation_part_of_the_train_split_and_logs_it_to_mlflow(splits, tmp_path, monkeypatch):
-    import pandas as pd
+def _all_rows_fit(features, target, **params):
+    from ml_assets.src.training.model import Hyperparameters, build_pipeline
+
+    return build_pipeline(Hyperparameters(**params)).fit(features, target)
+
+
+def test_train_cross_validates_on_the_train_split_logs_the_mean_and_saves_a_fit_on_every_row(
+    splits, tmp_path, monkeypatch
+):
+    import numpy as np
     from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
 
     from ml_assets.src.training.model import load_model, predict_default_probability
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    model = _train(splits, "validated", "--validation_size", "0.25", "--max_iter", "20")
+    model = _train(splits, "validated", "--cv_folds", "4", "--max_iter", "20")
 
     record = _metadata(model)["trial"]
-    rows = len(pd.read_parquet(splits / "train" / "train.parquet"))
-    assert record["fit_rows"] + record["validation_rows"] == rows and record["validation_rows"] == rows // 4
     features, target = train.read_split(splits / "train")
-    _, val_x, _, val_y = train.validation_split(features, target, 0.25, 42)
-    assert record["validation_roc_auc"] == pytest.approx(
-        roc_auc_score(val_y, predict_default_probability(load_model(model), val_x))
+    assert record["fit_rows"] == record["validation_rows"] == len(features)
+    # the folds recomputed here, independently of the step's helpers
+    expected = []
+    for fit_at, scored_at in StratifiedKFold(4, shuffle=True, random_state=42).split(features, target):
+        fold = _all_rows_fit(features.iloc[fit_at], target.iloc[fit_at], max_iter=20)
+        expected.append(
+            roc_auc_score(target.iloc[scored_at], predict_default_probability(fold, features.iloc[scored_at]))
+        )
+    assert record["validation_folds"] == 4
+    assert record["validation_fold_scores"] == pytest.approx(expected)
+    assert record["validation_roc_auc"] == pytest.approx(np.mean(expected))
+    # the saved model is the fit on every row of the train split, not one of the folds' fits
+    saved = predict_default_probability(load_model(model), features)
+    np.testing.assert_allclose(
+        saved, predict_default_probability(_all_rows_fit(features, target, max_iter=20), features)
     )
     logged = list((tmp_path / "mlruns").glob("*/*/metrics/validation_roc_auc"))
     assert len(logged) == 1 and float(logged[0].read_text().split()[1]) == pytest.approx(record["validation_roc_auc"])
 
 
+def test_train_with_one_fold_scores_a_held_out_part_and_still_saves_a_fit_on_every_row(splits, tmp_path):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from ml_assets.src.training.model import load_model, predict_default_probability
+
+    model = _train(splits, "held-out", "--cv_folds", "1", "--validation_size", "0.25", "--max_iter", "20")
+
+    record = _metadata(model)["trial"]
+    features, target = train.read_split(splits / "train")
+    assert record["fit_rows"] == len(features) and record["validation_rows"] == len(features) // 4
+    assert "validation_folds" not in record
+    fit_x, val_x, fit_y, val_y = train.validation_split(features, target, 0.25, 42)
+    part = _all_rows_fit(fit_x, fit_y, max_iter=20)
+    assert record["validation_roc_auc"] == pytest.approx(roc_auc_score(val_y, predict_default_probability(part, val_x)))
+    saved = predict_default_probability(load_model(model), features)
+    np.testing.assert_allclose(
+        saved, predict_default_probability(_all_rows_fit(features, target, max_iter=20), features)
+    )
+
+
 @pytest.mark.parametrize("size", ["0", "0.6", "-0.1"])
 def test_train_refuses_a_validation_size_outside_the_range(splits, tmp_path, size, capsys):
     args = train.parse_args(
-        ["--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"), "--validation_size", size]
-    )
+        [
+            "--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"),
+            "--cv_folds", "1", "--validation_size", size,
+        ]
+    )  # fmt: skip
     assert train.main(args) == 2
     assert f"validation_size {float(size)} is not in (0, 0.5]" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("folds", ["0", "21", "-3"])
+def test_train_refuses_a_fold_count_outside_the_range(splits, tmp_path, folds, capsys):
+    args = train.parse_args(
+        ["--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"), "--cv_folds", folds]
+    )
+    assert train.main(args) == 2
+    assert f"cv_folds {int(folds)} is not in 1..20" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_more_folds_than_rows_of_a_class(tmp_path, capsys):
+    from ml_assets.src.contracts.feature_schema import TARGET
+    from ml_assets.src.training.synthetic import generate
+
+    frame = generate(40, seed=3, target_as="int")
+    frame[TARGET] = [1, 1, 1] + [0] * 37
+    (tmp_path / "train").mkdir()
+    frame.to_parquet(tmp_path / "train" / "train.parquet")
+    args = train.parse_args(["--train_data", str(tmp_path / "train"), "--model_output", str(tmp_path / "m")])
+    assert train.main(args) == 2
+    assert "needs at least 5 rows of each class to score 5 folds" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 
