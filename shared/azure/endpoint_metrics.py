@@ -99,8 +99,7 @@ class AzureEndpointMetrics:
             [self.endpoint_id(endpoint)],
             ENDPOINT_NAMESPACE,
             [LATENCY_P90, LATENCY_P99],
-            start,
-            end,
+            (start, end),
             "deployment eq '*'",
         )
         requests: dict[str, dict[datetime, float]] = defaultdict(lambda: defaultdict(float))
