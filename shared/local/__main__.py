@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         runners[name] = run
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "demo":  # the demo's own options are passed on to it (python -m demo --help)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.passed_on = extra
     return runners[args.command](args)
 
 

@@ -2,7 +2,7 @@
 
 The demo lives in the repository's ``demo/`` package, which nothing in ``shared/`` imports (it is not deployed):
 this command replaces its own process with ``python -m demo`` (same pid, so signals reach the demo directly),
-passing the scenario and any further option on.
+passing the scenario and every further option (``--out``, ``--requests``… of ``python -m demo --help``) on.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: the whole loop; bad-release: v2 fails under live traffic and the gate rolls it back "
         "(default: %(default)s)",
     )
-    parser.add_argument(
-        "demo_options", nargs=argparse.REMAINDER, help="further options of python -m demo (python -m demo --help)"
-    )
 
 
 def command(args: argparse.Namespace) -> int:
@@ -35,6 +32,6 @@ def command(args: argparse.Namespace) -> int:
         return 2
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    argv = [sys.executable, "-m", "demo", "--scenario", args.scenario, *args.demo_options]
+    argv = [sys.executable, "-m", "demo", "--scenario", args.scenario, *getattr(args, "passed_on", [])]
     os.execve(sys.executable, argv, env)
     return 0  # not reached: execve replaces the process
