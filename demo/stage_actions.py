@@ -158,7 +158,8 @@ class StageActions:
         steps = " → ".join(h["to"] for h in doc.get("history", []) if h.get("from") != h.get("to"))
         ended = f"{doc.get('deployment')} serves {dict(endpoint.traffic)}"
         if outcome == "rolled_back":
-            ended = f"rolled back ({doc.get('failure_reason')}); {dict(endpoint.traffic)} serve"
+            serving = ", ".join(f"{name} {share} %" for name, share in sorted(endpoint.traffic.items())) or "nothing"
+            ended = f"rolled back ({doc.get('failure_reason')}); {serving} serves"
         return f"{ended} ({steps})"
 
     def release(self, from_version: str) -> str:

@@ -303,7 +303,11 @@ class PhaseSteps:
             )
             raise RolloutFailure(f"gate at {label}: {verdict.reason}")
         if verdict.decision == GateDecision.PASSED:
-            r.record_gate(judgement)
+            last = r.gates[-1] if r.gates else {}
+            if last.get("decision") == "passed" and last.get("window", {}).get("start") == iso(start):
+                r.gates[-1] = r.gate = judgement  # judged again while waiting (approval): one entry per window
+            else:
+                r.record_gate(judgement)
             r.gate_waiting_since = None
             if r.awaiting_approval == LOW_TRAFFIC + label:
                 r.awaiting_approval = None

@@ -319,3 +319,18 @@ def test_the_record_is_plain_json() -> None:
     h.register("2")
     h.run()
     json.dumps(h.doc(), allow_nan=False)
+
+
+def test_a_step_waiting_for_approval_is_judged_on_every_tick_but_recorded_once() -> None:
+    h, metrics = gated(approval_steps=("50",))
+    h.register("2")
+    h.run(until=lambda d: d["awaiting_approval"] == "50")
+    for _ in range(5):
+        h.clock.advance(timedelta(minutes=1))
+        h.tick()
+    doc = h.doc()
+    assert [g["step"] for g in doc["gates"]] == ["10"]
+    assert doc["gate"]["window"]["end"] == doc["updated_at"]  # the latest figures
+    metrics.set("2", ERRORS_5_PCT)  # still judged while it waits: a failure rolls back
+    h.run()
+    assert_rolled_back_to_blue(h)
