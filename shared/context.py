@@ -14,6 +14,7 @@ from shared.ports import (
     BlobWriter,
     DataAssetPublisher,
     DataAssetVersions,
+    DeploymentMetrics,
     EndpointPlatform,
     JobPlatform,
     LogSource,
@@ -120,6 +121,18 @@ class AppContext:
         from shared.azure.endpoints import AzureEndpointPlatform
 
         return AzureEndpointPlatform.from_settings(self.settings)
+
+    def deployment_metrics(self) -> DeploymentMetrics:
+        """Per-deployment traffic figures for the rollout gates."""
+        return self._port("deployment_metrics")  # type: ignore[no-any-return]
+
+    def _build_deployment_metrics(self) -> DeploymentMetrics:
+        if self.settings.mode == "local":
+            # The local router measures what it routes: the figures live in the endpoint platform's process.
+            return self.endpoint_platform()  # type: ignore[return-value]
+        from shared.azure.endpoint_metrics import AzureEndpointMetrics
+
+        return AzureEndpointMetrics.from_settings(self.settings)
 
     def model_registry(self) -> ModelRegistry:
         return self._port("model_registry")  # type: ignore[no-any-return]
