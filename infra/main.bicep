@@ -185,6 +185,8 @@ module functionApp 'modules/function-app.bicep' = {
       AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
       AZURE_RESOURCE_GROUP: resourceGroup().name
       AML_WORKSPACE_NAME: workspaceName
+      // The gates read the endpoint's metrics at the Azure Monitor endpoint of the workspace's region.
+      AML_WORKSPACE_REGION: ml.outputs.workspaceLocation
       MODEL_NAME: modelName
       ENDPOINT_NAME: ml.outputs.endpointName
       STORAGE_ACCOUNT_URL: storage.outputs.dataBlobEndpoint

@@ -111,6 +111,18 @@ resource appUsesWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
+// The rollout's live-metric gates read the endpoint's request counts and latencies per deployment from
+// Azure Monitor (shared/azure/endpoint_metrics.py).
+resource appReadsEndpointMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(endpoint.id, appPrincipalId, roleIds.monitoringReader)
+  scope: endpoint
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringReader)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The training pipeline's register step registers the model with the compute's identity
 // (ml_assets/src/stores/azure_registry.py).
 resource computeRegistersModels 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -139,5 +151,6 @@ resource appUsesRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 }
 
 output workspaceId string = workspace.id
+output workspaceLocation string = workspace.location
 output computeName string = cluster.name
 output endpointName string = endpoint.name

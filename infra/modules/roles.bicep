@@ -15,6 +15,8 @@ var roleIds = {
   azureMLRegistryUser: '1823dd4f-9b8c-4ab6-ab4e-7397a3684615'
   // Log Analytics Reader: query a Log Analytics workspace
   logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893'
+  // Monitoring Reader: read a resource's Azure Monitor metrics
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
   // Monitoring Metrics Publisher: send telemetry to Application Insights with Entra ID
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }

@@ -41,6 +41,15 @@ DEFAULTS_APPLY = {
     "ROLLOUT_MIRROR_PERCENT",
     "DEPLOY_SKIP_TAG",
     "DEPLOYMENT_DATA_COLLECTION",
+    "ROLLOUT_BAKE",
+    "ROLLOUT_GATES",
+    "ROLLOUT_GATE_MIN_REQUESTS",
+    "ROLLOUT_GATE_MAX_ERROR_SHARE",
+    "ROLLOUT_GATE_MAX_ERROR_SHARE_OVER_BASELINE",
+    "ROLLOUT_GATE_MAX_LATENCY_RATIO",
+    "ROLLOUT_GATE_LATENCY_SLACK_MS",
+    "ROLLOUT_GATE_LOW_TRAFFIC_WAIT",
+    "ROLLOUT_GATE_LOW_TRAFFIC",
 }
 # Optional settings left unset on purpose, each with the reason.
 NOT_SET = {
@@ -50,6 +59,9 @@ NOT_SET = {
     "EXPORT_DATA_ASSET_NAME": "an opt-in feature: a data asset version per export run",
     "DRIFT_STATTEST": "unset means Evidently's default test per column type",
     "DRIFT_THRESHOLD": "unset means the test's default threshold",
+    "ROLLOUT_APPROVAL_STEPS": "unset means no step waits for an operator's approval",
+    "ROLLOUT_GATE_MAX_LATENCY_P90_MS": "unset means no absolute latency cap: the limit relative to the baseline applies",
+    "ROLLOUT_GATE_MAX_LATENCY_P99_MS": "unset means no absolute latency cap: the limit relative to the baseline applies",
     "TRAINING_MAX_TRIALS": "unset means the training pipeline's default sweep size",
 }
 

@@ -27,6 +27,7 @@ BUILT_IN_ROLES = {
     "azureMLDataScientist": ("AzureML Data Scientist", "f6c7c914-8db3-469d-8ca1-694a8f32e121"),
     "azureMLRegistryUser": ("AzureML Registry User", "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"),
     "logAnalyticsReader": ("Log Analytics Reader", "73c42c96-874c-492b-b04d-ab87d138a893"),
+    "monitoringReader": ("Monitoring Reader", "43d0d8ad-25c7-4714-9337-8ba259a9fe05"),
     "monitoringMetricsPublisher": ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
 }
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -46,6 +47,13 @@ EXPECTED_ROLE_ASSIGNMENTS = {
         "Microsoft.MachineLearningServices/workspaces",
         "azureMLDataScientist",
         "compute",
+    ),
+    (
+        "ml-resources.bicep",
+        "endpoint",
+        "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+        "monitoringReader",
+        "app",
     ),
     ("ml-resources.bicep", "registry", "Microsoft.MachineLearningServices/registries", "azureMLRegistryUser", "app"),
     ("monitoring.bicep", "logAnalytics", "Microsoft.OperationalInsights/workspaces", "logAnalyticsReader", "app"),
