@@ -146,7 +146,7 @@ def record_model_registered(
         found = store.get(key)
         now = clock()
         if found is None:
-            rollout = _new_rollout(event, config, now, None, model_ref, requested_by)
+            rollout = _new_rollout(event, config, now, None, model_ref=model_ref, requested_by=requested_by)
             try:
                 store.create(key, rollout.to_dict())
             except ConflictError:
@@ -163,7 +163,7 @@ def record_model_registered(
         )
         if ignored is not None:
             return RecordOutcome(ignored[0], model, version, ignored[1], current.rollout_id)
-        rollout = _new_rollout(event, config, now, current, model_ref, requested_by)
+        rollout = _new_rollout(event, config, now, current, model_ref=model_ref, requested_by=requested_by)
         try:
             store.replace(key, rollout.to_dict(), found.etag)
         except ConflictError:
@@ -203,7 +203,11 @@ def _operator_ignore_reason(current: Rollout, event: ModelRegisteredEvent) -> tu
 
 
 def _new_rollout(
-    event: ModelRegisteredEvent, config: RolloutConfig, now: datetime, old: Rollout | None,
+    event: ModelRegisteredEvent,
+    config: RolloutConfig,
+    now: datetime,
+    old: Rollout | None,
+    *,
     model_ref: str | None = None,
     requested_by: str = "event",
 ) -> Rollout:

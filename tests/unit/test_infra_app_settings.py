@@ -60,8 +60,8 @@ NOT_SET = {
     "DRIFT_STATTEST": "unset means Evidently's default test per column type",
     "DRIFT_THRESHOLD": "unset means the test's default threshold",
     "ROLLOUT_APPROVAL_STEPS": "unset means no step waits for an operator's approval",
-    "ROLLOUT_GATE_MAX_LATENCY_P90_MS": "unset means no absolute latency cap: the limit relative to the baseline applies",
-    "ROLLOUT_GATE_MAX_LATENCY_P99_MS": "unset means no absolute latency cap: the limit relative to the baseline applies",
+    "ROLLOUT_GATE_MAX_LATENCY_P90_MS": "unset: no absolute cap, the limit relative to the baseline applies",
+    "ROLLOUT_GATE_MAX_LATENCY_P99_MS": "unset: no absolute cap, the limit relative to the baseline applies",
     "TRAINING_MAX_TRIALS": "unset means the training pipeline's default sweep size",
 }
 
