@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from shared.telemetry import configure_telemetry
-from shared.triggers import drift, export, retraining, rollout, status
+from shared.triggers import drift, export, performance, retraining, rollout, status
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 configure_telemetry()
@@ -13,3 +13,4 @@ app.register_functions(retraining.bp)
 app.register_functions(rollout.bp)
 app.register_functions(export.bp)
 app.register_functions(drift.bp)
+app.register_functions(performance.bp)

@@ -39,6 +39,7 @@ def read_status(store: StateStore) -> dict[str, Any]:
         "rollouts": rollouts,
         "retraining": {"last": _retraining_last(doc(state_keys.RETRAINING_LAST))},
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
+        "performance": {"last": doc(state_keys.PERFORMANCE_LAST)},
     }
 
 
