@@ -175,7 +175,7 @@ def parse_request(body: bytes, max_records: int) -> ParsedRequest:
         record, record_id = given, None
         if type(given) is dict and RECORD_ID_FIELD in given:  # not a feature: taken out before validation
             record_id = given[RECORD_ID_FIELD]
-            problem = record_id_problem(record_id)
+            problem = None if record_id is None else record_id_problem(record_id)
             if problem is not None:
                 raise BadRequest(f"record {index}, field {RECORD_ID_FIELD!r}: {problem}")
             record = {k: v for k, v in given.items() if k != RECORD_ID_FIELD}
