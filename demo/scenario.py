@@ -109,6 +109,9 @@ class DemoConfig:
     final_requests: int = 60
     shift: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SHIFT))
     drift_share: float = 0.2
+    # The training AUC the margin is measured from is the test split's: a few hundred rows at the demo's sizes,
+    # a few hundredths of noise; the app's 0.05 assumes a real test set.
+    performance_auc_margin: float = 0.1
     step_dwell_seconds: int = 3
     traffic_steps: str = "10,50,100"
     stage_timeout: float = 240.0
@@ -123,6 +126,7 @@ class DemoConfig:
             "requests_per_phase": self.requests_per_phase,
             "shift": dict(self.shift),
             "drift_share": self.drift_share,
+            "performance_auc_margin": self.performance_auc_margin,
             "traffic_steps": self.traffic_steps,
             "step_dwell_seconds": self.step_dwell_seconds,
         }
@@ -156,6 +160,7 @@ class Demo:
             "EXPORT_INITIAL_LOOKBACK": "PT1H",
             "DRIFT_SHARE": str(c.drift_share),
             "DRIFT_MIN_ROWS": "100",
+            "PERFORMANCE_AUC_MARGIN": str(c.performance_auc_margin),
             "TRAINING_DATA_ASSET": f"{TRAINING_ASSET}@latest",
             "RETRAIN_COOLDOWN": "PT1H",
             "RETRAIN_ALERT_RULES": PERFORMANCE_RULE_NAME,  # drift warns, performance decides

@@ -109,6 +109,7 @@ def test_every_threshold_is_printed_first_and_recorded_with_its_default(loop: di
         "name": "PERFORMANCE_AUC_FLOOR", "value": "0.65", "default": "0.65", "differs": False
     }  # fmt: skip
     assert used["RETRAIN_ALERT_RULES"]["value"] == "model-performance"
+    assert (used["PERFORMANCE_AUC_MARGIN"]["value"], used["PERFORMANCE_AUC_MARGIN"]["default"]) == ("0.1", "0.05")
     before_the_first_stage = loop["output"].split("▶", 1)[0]
     for name in THRESHOLD_SETTINGS:
         assert re.search(rf"^ +{name} +", before_the_first_stage, re.MULTILINE), name
