@@ -15,8 +15,8 @@ from shared.services.retraining_decisions import bounded_record
 
 
 def read_status(store: StateStore) -> dict[str, Any]:
-    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset. A rejected
-    alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
+    """Export watermark, rollouts, last retraining, last drift and performance jobs; empty sections when unset. A
+    rejected alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
 
     def doc(key: str) -> dict[str, Any]:
         try:
