@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Probability that a random positive scores above a random negative (ties: half); NaN with one class."""
     import numpy as np
-    from scipy.stats import rankdata
 
-    positives = int(labels.sum())
+    positives = int(np.count_nonzero(labels))
     negatives = len(labels) - positives
     if positives == 0 or negatives == 0:
         return math.nan
-    ranks = rankdata(scores, method="average")
+    # average ranks (1-based), ties sharing the mean of their positions
+    order = np.argsort(scores, kind="stable")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
     rank_sum = float(ranks[labels.astype(bool)].sum(dtype=np.float64))
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 

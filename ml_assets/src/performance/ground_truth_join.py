@@ -27,7 +27,7 @@ KEY = "record_key"
 
 @dataclass(frozen=True)
 class Joined:
-    """Per prediction of the window: its probability and its label (-1: none yet)."""
+    """Per prediction of the window (in no particular order): its probability and its label (-1: none yet)."""
 
     predictions: np.ndarray  # float64
     labels: np.ndarray  # int8: 1, 0, or -1 (no label)
@@ -80,21 +80,19 @@ def join_window(target: Path, model_name: str, model_version: str, window: Windo
         predictions = pa.concat_tables(tables)
     else:
         predictions = pa.table({KEY: pa.array([], pa.string()), PREDICTION: pa.array([], pa.float64())})
-    predictions = predictions.append_column("_position", pa.array(np.arange(predictions.num_rows, dtype=np.int64)))
+    # The pairs' order does not matter to any figure, so the join's output order is kept as it comes.
     joined = predictions.join(labels.table, keys=KEY, right_keys=LABEL_ID, join_type="left outer", use_threads=True)
-    joined = joined.sort_by("_position")
     label = joined.column(LABEL_VALUE)
     label_values = pc.fill_null(label, pa.scalar(-1, pa.int8())).to_numpy(zero_copy_only=False).astype(np.int8)
-    keys = predictions.column(KEY)
-    distinct = pc.count_distinct(keys).as_py() if predictions.num_rows else 0
+    distinct = pc.unique(predictions.column(KEY)) if predictions.num_rows else pa.array([], pa.string())
     unmatched = 0
     if labels.table.num_rows:
-        matched = pc.is_in(labels.table.column(LABEL_ID), value_set=pc.unique(keys))
+        matched = pc.is_in(labels.table.column(LABEL_ID), value_set=distinct)
         unmatched = labels.table.num_rows - (pc.sum(pc.cast(matched, pa.int64())).as_py() or 0)
     return Joined(
         predictions=joined.column(PREDICTION).to_numpy(zero_copy_only=False).astype(np.float64),
         labels=label_values,
         selection=selection,
-        duplicate_keys=predictions.num_rows - distinct,
+        duplicate_keys=predictions.num_rows - len(distinct),
         unmatched_labels=int(unmatched),
     )
