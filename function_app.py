@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from shared.telemetry import configure_telemetry
-from shared.triggers import drift, export, promotion, retraining, rollout, rollout_controls, status
+from shared.triggers import drift, export, performance, promotion, retraining, rollout, rollout_controls, status
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 configure_telemetry()
@@ -15,3 +15,4 @@ app.register_functions(rollout_controls.bp)
 app.register_functions(export.bp)
 app.register_functions(drift.bp)
 app.register_functions(promotion.bp)
+app.register_functions(performance.bp)

@@ -1,10 +1,11 @@
-"""Local Azure Monitor: the drift alert rule evaluated over the local telemetry file, notifications posted to
-``retrain_on_alert`` as an action group would post them.
+"""Local Azure Monitor: an alert rule (data drift or model performance) evaluated over the local telemetry file,
+notifications posted to ``retrain_on_alert`` as an action group would post them.
 
-The rule is the one operators create in Azure (docs/contracts.md; ``ml_assets/src/contracts/alert_rules.py``: the
-latest ``OverallDriftMetrics`` trace of a model version within the rule's window has
-``share_drifted_features >= threshold``), evaluated by the same code over the JSON Lines file the drift
-component writes in local mode (``drift_telemetry.local_telemetry_path``).
+The rules are the ones operators create in Azure (docs/contracts.md; ``ml_assets/src/contracts/alert_rules.py``:
+the latest ``OverallDriftMetrics`` trace of a model version within the rule's window has
+``share_drifted_features >= threshold``; the latest ``ModelPerformanceMetrics`` trace has ROC AUC below the floor
+or below the training AUC by the margin), evaluated by the same code (``evaluate_records``) over the JSON Lines
+file the monitoring components write in local mode (``drift_telemetry.local_telemetry_path``).
 
 Like a *stateful* log search alert (``autoMitigate``), a breach fires once: the first evaluation that finds a
 breach for a model version creates an alert (a new ``alertId``) and sends ``monitorCondition: Fired``; later
@@ -23,12 +24,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ml_assets.src.contracts.alert_rules import Breach, DriftAlertRule, parse_timestamp
-from ml_assets.src.contracts.drift_telemetry import drift_messages, read_local
+from ml_assets.src.contracts.alert_rules import Breach, PerformanceBreach, parse_timestamp
+from ml_assets.src.contracts.drift_telemetry import read_local
 from ml_assets.src.stores.atomic_files import utc_stamp, write_json_atomic
 
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -38,12 +39,25 @@ LOCAL_APP_INSIGHTS = (
 RETRIED_STATUSES = frozenset({408, 429, 503, 504})
 
 
+class AlertRule(Protocol):
+    """What the evaluator needs of a rule (``DriftAlertRule``, ``PerformanceAlertRule``)."""
+
+    name: str
+    window: timedelta
+    severity: int
+    description: str
+
+    def kql(self, model_name: str | None = None) -> str: ...
+
+    def evaluate_records(self, records: Any, now: datetime) -> list[Any]: ...
+
+
 def common_alert_payload(
-    rule: DriftAlertRule,
+    rule: AlertRule,
     *,
     alert_guid: str,
     condition: str,
-    breach: Breach,
+    breach: Breach | PerformanceBreach,
     fired_at: datetime,
     resolved_at: datetime | None = None,
     window_start: datetime,
@@ -101,7 +115,7 @@ def common_alert_payload(
                     "windowEndTime": utc_stamp(window_end),
                 },
             },
-            "customProperties": {"share_drifted_features": f"{breach.share_drifted_features:.6f}"},
+            "customProperties": breach.properties(),
         },
     }
 
@@ -120,10 +134,14 @@ class Notification:
     condition: str  # Fired or Resolved
     model_name: str
     model_version: str
-    share_drifted_features: float
+    figures: Mapping[str, str]  # the breach's figures (the notification's customProperties)
     statuses: tuple[int, ...]
     response: Mapping[str, Any] = field(default_factory=dict)
     payload: Mapping[str, Any] = field(default_factory=dict)  # what was posted (the common alert schema)
+
+    @property
+    def share_drifted_features(self) -> float:
+        return float(self.figures.get("share_drifted_features", "nan"))
 
     @property
     def accepted(self) -> bool:
@@ -140,7 +158,7 @@ class LocalAlertEvaluator:
     def __init__(
         self,
         state_dir: str | Path,
-        rule: DriftAlertRule,
+        rule: AlertRule,
         post: Poster,
         *,
         telemetry_file: Path | None = None,
@@ -156,9 +174,8 @@ class LocalAlertEvaluator:
         self.retry_delay = retry_delay
         self.sleep = sleep
 
-    def breaches(self, now: datetime) -> list[Breach]:
-        messages = [(parse_timestamp(ts), m) for ts, m in drift_messages(read_local(self.telemetry_file))]
-        return self.rule.evaluate(messages, now)
+    def breaches(self, now: datetime) -> list[Breach | PerformanceBreach]:
+        return self.rule.evaluate_records(read_local(self.telemetry_file), now)
 
     def evaluate(self, now: datetime | None = None) -> list[Notification]:
         """One evaluation at ``now``: Fired for new breaches, Resolved for cleared ones."""
@@ -204,7 +221,7 @@ class LocalAlertEvaluator:
         self._save(state)
         return sent
 
-    def _send(self, payload: Mapping[str, Any], breach: Breach, condition: str) -> Notification:
+    def _send(self, payload: Mapping[str, Any], breach: Breach | PerformanceBreach, condition: str) -> Notification:
         body = json.dumps(payload).encode()
         statuses: list[int] = []
         response: Mapping[str, Any] = {}
@@ -224,7 +241,7 @@ class LocalAlertEvaluator:
             condition=condition,
             model_name=breach.model_name,
             model_version=breach.model_version,
-            share_drifted_features=breach.share_drifted_features,
+            figures=breach.properties(),
             statuses=tuple(statuses),
             response=response,
             payload=payload,
@@ -241,22 +258,26 @@ class LocalAlertEvaluator:
         write_json_atomic(self.state_path, state, fsync=False)
 
 
-def _breach_json(breach: Breach) -> dict[str, Any]:
+def _breach_json(breach: Breach | PerformanceBreach) -> dict[str, Any]:
+    figures = (
+        {"share_drifted_features": breach.share_drifted_features}
+        if isinstance(breach, Breach)
+        else {"roc_auc": breach.roc_auc, "training_roc_auc": breach.training_roc_auc}
+    )
     return {
         "model_name": breach.model_name,
         "model_version": breach.model_version,
         "timestamp": utc_stamp(breach.timestamp),
-        "share_drifted_features": breach.share_drifted_features,
+        **figures,
     }
 
 
-def _breach_from_json(doc: Mapping[str, Any]) -> Breach:
-    return Breach(
-        model_name=str(doc["model_name"]),
-        model_version=str(doc["model_version"]),
-        timestamp=parse_timestamp(str(doc["timestamp"])),
-        share_drifted_features=float(doc["share_drifted_features"]),
-    )
+def _breach_from_json(doc: Mapping[str, Any]) -> Breach | PerformanceBreach:
+    identity = (str(doc["model_name"]), str(doc["model_version"]), parse_timestamp(str(doc["timestamp"])))
+    if "roc_auc" in doc:
+        training = doc.get("training_roc_auc")
+        return PerformanceBreach(*identity, float(doc["roc_auc"]), None if training is None else float(training))
+    return Breach(*identity, share_drifted_features=float(doc["share_drifted_features"]))
 
 
 def handler_poster(handler: Callable[[Any], Any], url: str = "http://localhost/api/alerts/retrain") -> Poster:

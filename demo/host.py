@@ -45,7 +45,7 @@ class LocalHost:
         from shared.local.job_platform import LocalJobPlatform
         from shared.local.registry import LocalRegistry
         from shared.settings import Settings
-        from shared.triggers import drift, export, retraining, rollout
+        from shared.triggers import drift, export, performance, retraining, rollout
 
         started = ""
         self.env = dict(env)
@@ -79,6 +79,7 @@ class LocalHost:
         self.fn_reconcile = rollout.reconcile_rollouts.build().get_user_function()
         self.fn_export = export.export_inference_data.build().get_user_function()
         self.fn_drift = drift.submit_drift_job_http.build().get_user_function()
+        self.fn_performance = performance.submit_performance_job_http.build().get_user_function()
         self.fn_retrain = retraining.retrain_on_alert.build().get_user_function()
         self.events = EventDelivery(self.state_dir, self.fn_deploy, backoff_seconds=0.5)
         return started
@@ -112,11 +113,18 @@ class LocalHost:
 
     def post_drift_job(self, body: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """``POST /api/drift/jobs`` with ``body``: (status, the JSON answer)."""
+        return self._post(self.fn_drift, "drift/jobs", body)
+
+    def post_performance_job(self, body: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST /api/performance/jobs`` with ``body``: (status, the JSON answer)."""
+        return self._post(self.fn_performance, "performance/jobs", body)
+
+    def _post(self, handler: Any, route: str, body: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         import azure.functions as func
 
-        response = self.fn_drift(
+        response = handler(
             func.HttpRequest(
-                method="POST", url="http://localhost/api/drift/jobs", body=json.dumps(body).encode(), params={}
+                method="POST", url=f"http://localhost/api/{route}", body=json.dumps(body).encode(), params={}
             )
         )
         return int(response.status_code), json.loads(response.get_body())
@@ -129,6 +137,13 @@ class LocalHost:
             self.state_dir, rule_for(self.settings.drift_share), handler_poster(self.fn_retrain)
         )
         return evaluator.evaluate()
+
+    def evaluate_performance_alerts(self) -> list[Notification]:
+        """One evaluation of the performance-drop rule (its floor and margin from the settings), posted likewise."""
+        from ml_assets.src.contracts.alert_rules import performance_rule_for
+
+        rule = performance_rule_for(self.settings.performance_auc_floor, self.settings.performance_auc_margin)
+        return LocalAlertEvaluator(self.state_dir, rule, handler_poster(self.fn_retrain)).evaluate()
 
     def post_alert(self, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         """The action group's webhook call to ``retrain_on_alert`` with ``payload``: (status, the JSON answer)."""

@@ -13,10 +13,15 @@ Stages:
 2. the training pipeline (``ml_assets/pipelines/train_model.yml``) → model v1 → ModelRegistered →
    ``deploy_registered_model`` → ``reconcile_rollouts`` ticks until v1 serves 100 %;
 3. normal traffic → ``export_inference_data`` → drift job over that window (no alert);
-4. drifted traffic → export → drift job → the drift alert rule fires → ``retrain_on_alert`` → training job
-   (on training data v2: the labels of the drifted period have arrived) → model v2 → safe rollout of v2 while
-   traffic flows (10 → 50 → 100 %, each step judged by the live-metric gate, then a bake at 100 %) → traffic
-   served by v2 → a last export of everything sent.
+4. drifted traffic (a covariate shift *and* a new default pattern among older clients) → export → drift job →
+   the drift alert fires, and ``retrain_on_alert`` only records it: drift warns (``RETRAIN_ALERT_RULES`` names the
+   performance rule alone);
+5. the labels of the traffic arrive (the generator knows the true label of every record it sent; about half
+   the records carry a ``record_id``, the rest are named by request id and index; a share of each batch is sent
+   twice) → ``POST /api/performance/jobs`` for the normal window (ROC AUC near the training AUC, no alert) and
+   for the drifted window (the drop) → the performance alert fires → ``retrain_on_alert`` → the one training job
+   (on training data v2: the labelled recent window) → model v2 → safe rollout of v2 while traffic flows
+   (10 → 50 → 100 %, each step judged by the live-metric gate, then a bake at 100 %) → traffic served by v2 → a last export of everything sent: performance decides.
 
 The ``bad-release`` scenario (``--scenario bad-release``) plays a release that passes every offline check but
 fails under live traffic: after v1 serves, v2 is registered from v1's very model files, and the local endpoint
@@ -24,12 +29,13 @@ platform (only it can) injects errors into v2's routed requests. The smoke test 
 never faulted); the gate at the first traffic step sees v2's error share against v1's over the same window and
 rolls back; v1 serves 100 % at the end, checked with traffic.
 
-It starts by printing the settings (and first training inputs) in which it differs from the app's defaults, also
-kept in ``run.json``. Each run writes its own folder ``out/demo/<run id>/`` (:mod:`demo.run_folder`; ``latest``
-names the last): ``run.json`` (the record of the run), ``timeline.png`` (stages, events, traffic split over time,
-drift), ``drift_report.html`` (Evidently's report of the drifted window), ``functions.log`` (the app's log lines),
-``jobs/`` (each job's record and logs) and ``telemetry.jsonl`` (the drift telemetry). Every process it starts
-(Azurite, pipeline jobs, deployments) is stopped at the end, also on Ctrl-C or a failure.
+It starts by printing every threshold it uses (the demo's value, or the default) and the settings (and first
+training inputs) in which it differs from the app's defaults, all kept in ``run.json``. Each run writes its own
+folder ``out/demo/<run id>/`` (:mod:`demo.run_folder`; ``latest`` names the last): ``run.json`` (the record of
+the run), ``timeline.png`` (stages, events, traffic split over time, drift), ``drift_report.html`` (Evidently's
+report of the drifted window), ``functions.log`` (the app's log lines), ``jobs/`` (each job's record and logs)
+and ``telemetry.jsonl`` (the drift and performance telemetry). Every process it starts (Azurite, pipeline jobs,
+deployments) is stopped at the end, also on Ctrl-C or a failure.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import uuid
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -55,11 +61,15 @@ from demo.setting_differences import (
     disclosure_lines,
     pipeline_input_differences,
     setting_differences,
+    threshold_lines,
+    thresholds,
 )
 from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, DemoError, StageActions
 from demo.summary import print_summary
 from demo.timeline import draw_timeline
 from demo.traffic import Sent, Traffic, exported_records, next_whole_second
+from ml_assets.src.contracts.alert_rules import PERFORMANCE_RULE_NAME
+from ml_assets.src.contracts.record_identity import RECORD_ID_FIELD
 
 # Six of the 23 features move (share 0.26 ≥ DRIFT_SHARE 0.2): older clients with higher limits and bills,
 # more graduate-school and single clients, larger first payments.
@@ -105,6 +115,9 @@ class DemoConfig:
     final_requests: int = 60
     shift: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SHIFT))
     drift_share: float = 0.2
+    # The training AUC the margin is measured from is the test split's: a few hundred rows at the demo's sizes,
+    # a few hundredths of noise; the app's 0.05 assumes a real test set.
+    performance_auc_margin: float = 0.1
     step_dwell_seconds: int = 4
     traffic_steps: str = "10,50,100"
     stage_timeout: float = 240.0
@@ -122,6 +135,7 @@ class DemoConfig:
             "requests_per_phase": self.requests_per_phase,
             "shift": dict(self.shift),
             "drift_share": self.drift_share,
+            "performance_auc_margin": self.performance_auc_margin,
             "traffic_steps": self.traffic_steps,
             "step_dwell_seconds": self.step_dwell_seconds,
         }
@@ -148,14 +162,17 @@ class Demo:
             "STORAGE_CONNECTION_STRING": c.storage_connection_string or "",  # empty: the host starts Azurite
             "STATE_CONTAINER": f"mlops-state{self._suffix}",
             "EXPORT_CONTAINER": f"inference-data{self._suffix}",
+            "LABELS_CONTAINER": f"labels{self._suffix}",
             "MODEL_NAME": c.model_name,
             "ENDPOINT_NAME": c.endpoint_name,
             "EXPORT_INGESTION_DELAY": "PT1S",
             "EXPORT_INITIAL_LOOKBACK": "PT1H",
             "DRIFT_SHARE": str(c.drift_share),
             "DRIFT_MIN_ROWS": "100",
+            "PERFORMANCE_AUC_MARGIN": str(c.performance_auc_margin),
             "TRAINING_DATA_ASSET": f"{TRAINING_ASSET}@latest",
             "RETRAIN_COOLDOWN": "PT1H",
+            "RETRAIN_ALERT_RULES": PERFORMANCE_RULE_NAME,  # drift warns, performance decides
             "TRAINING_MAX_TRIALS": str(c.train_inputs.get("max_total_trials", "2")),
             "ROLLOUT_TRAFFIC_STEPS": c.traffic_steps,
             "ROLLOUT_STEP_DWELL": f"PT{c.step_dwell_seconds}S",
@@ -192,7 +209,7 @@ class Demo:
             self.host = LocalHost(state_dir, startup_timeout=c.stage_timeout, processes_dir=c.processes_dir)
             env = self._settings_env(state_dir)
             differences = self.differences(env)
-            self._disclose(differences)
+            self._disclose(differences, env)
             try:
                 self._start(stack, env)
                 self._loop(run)
@@ -213,7 +230,12 @@ class Demo:
                 print_summary(record, self.stream, latest=latest)
         return record
 
-    def _disclose(self, differences: list[Difference]) -> None:
+    def _disclose(self, differences: list[Difference], env: Mapping[str, str]) -> None:
+        used = thresholds(env)
+        self.rec.facts["thresholds"] = [t.as_record() for t in used]
+        self.rec.say("the thresholds this run uses:")
+        for line in threshold_lines(used):
+            print(f"    {line}", file=self.stream, flush=True)
         self.rec.say("where this run differs from the app's defaults (shared/settings.py, the pipeline YAML):")
         for line in disclosure_lines(differences):
             print(f"    {line}", file=self.stream, flush=True)
@@ -270,12 +292,15 @@ class Demo:
             return
         self._first_model()
         start_normal, start_drifted, drifted = self._normal_then_drifted_traffic()
-        self._drift_jobs(start_normal, start_drifted, run.drift_report)
+        drifted_end = self._drift_jobs(start_normal, start_drifted, run.drift_report)
         self._labels_arrive()
-        self._retraining()
+        job = self._performance_jobs((start_normal, start_drifted), (start_drifted, drifted_end))
+        self._retraining(job)
         with (
             self.rec.stage("safe rollout v2 (live traffic)") as stage,
-            self.traffic.in_background(drifted, self.config.rollout_requests_per_second),
+            self.traffic.in_background(
+                drifted.drop(columns=[RECORD_ID_FIELD]), self.config.rollout_requests_per_second
+            ),
         ):
             stage.outcome = self.act.rollout("2")
         self._traffic_on_v2()
@@ -341,17 +366,21 @@ class Demo:
         c = self.config
         start_normal = next_whole_second()
         with self.rec.stage("traffic: normal") as stage:
-            normal = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1, with_target=False)
+            normal = with_record_ids(synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1), "normal")
             stage.outcome = self._phase("normal", normal, c.requests_per_phase)
         start_drifted = next_whole_second()  # the windows split cleanly between the two phases
         with self.rec.stage("traffic: drifted") as stage:
-            drifted = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 2, shift=c.shift, with_target=False)
+            # the drifted population's true labels carry the new default pattern that v1 cannot know
+            drifted = with_new_default_pattern(
+                synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 2, shift=c.shift), seed=c.seed + 6
+            )
+            drifted = with_record_ids(drifted, "drifted")
             stage.outcome = self._phase("drifted", drifted, c.requests_per_phase)
         with self.rec.stage("export (timer)") as stage:
             stage.outcome = self.act.export()
         return start_normal, start_drifted, drifted
 
-    def _drift_jobs(self, start_normal: datetime, start_drifted: datetime, report: Path) -> None:
+    def _drift_jobs(self, start_normal: datetime, start_drifted: datetime, report: Path) -> datetime:
         # One window after the other, as the daily drift schedule would: the alert rule looks at the latest
         # drift run of a model version, so two runs in parallel would race for "latest".
         with self.rec.stage("drift job: normal window") as stage:
@@ -369,11 +398,21 @@ class Demo:
                 f"({', '.join(result['drifted_features'])})"
             )
             self.act.copy_report(drifted_job, report)
+        with self.rec.stage("drift alert: a warning") as stage:
+            stage.outcome = self.act.drift_alert_warns()
+        return drifted_end
 
     def _labels_arrive(self) -> None:
         from ml_assets.src.training import synthetic
 
         c = self.config
+        with self.rec.stage("labels of the traffic arrive") as stage:
+            known = datetime.now(UTC)
+            counts = {
+                phase: self.act.write_labels(f"{phase}-{known:%Y%m%dT%H%M%S}", truth, known=known, repeat_share=0.1)
+                for phase, truth in self.sent.truth.items()
+            }
+            stage.outcome = ", ".join(f"{n:,} labels of the {phase} traffic" for phase, n in counts.items())
         with self.rec.stage("labels arrive: data v2") as stage:
             import pandas as pd
 
@@ -391,11 +430,24 @@ class Demo:
                 f"{TRAINING_ASSET}:{version} ({len(recent) + len(labelled):,} rows, {len(labelled):,} drifted)"
             )
 
-    def _retraining(self) -> None:
+    def _performance_jobs(self, normal: tuple[datetime, datetime], drifted: tuple[datetime, datetime]) -> str:
+        """Each window's model performance against its labels; the drifted window's drop fires the performance
+        alert, which submits the one retraining. Returns that training job."""
+        floor, margin = self.host.settings.performance_auc_floor, self.host.settings.performance_auc_margin
+        with self.rec.stage("performance job: normal window") as stage:
+            figures = self.act.performance_result(self.act.submit_performance(*normal, "normal"), "normal")
+            self.act.quiet_performance("alerts_after_normal_performance")
+            stage.outcome = f"{_figures(figures)}; no alert"
+        with self.rec.stage("performance job: drifted window") as stage:
+            figures = self.act.performance_result(self.act.submit_performance(*drifted, "drifted"), "drifted")
+            stage.outcome = f"{_figures(figures)} (alert below {floor:g} or training auc − {margin:g})"
+        with self.rec.stage("performance alert → retraining job") as stage:
+            job = self.act.performance_alert_and_retrain()
+            stage.outcome = f"training job {job} submitted by the performance alert"
+        return job
+
+    def _retraining(self, job: str) -> None:
         c = self.config
-        with self.rec.stage("alert → retraining job") as stage:
-            job = self.act.alert_and_retrain()
-            stage.outcome = f"training job {job} submitted by the alert"
         with self.rec.stage("retraining → v2") as stage:
             info = self.act.wait_job(job)
             model = self.act.registered_model("2", f"retraining job {job}", info.status)
@@ -439,6 +491,20 @@ class Demo:
         if phase.failed:
             raise DemoError(f"{phase.failed} of {phase.total} {label} requests failed; last: {self.sent.last_error}")
         return f"{phase.requests} requests, {phase.records:,} records scored"
+
+
+def with_record_ids(frame: Any, phase: str) -> Any:
+    """Every other record with its own ``record_id``; the others are named by request id and index."""
+    out = frame.copy()
+    out[RECORD_ID_FIELD] = [f"{phase}-{i}" if i % 2 == 0 else None for i in range(len(out))]
+    return out
+
+
+def _figures(figures: Mapping[str, Any]) -> str:
+    return (
+        f"roc auc {figures['roc_auc']:.3f} (training {figures.get('training_roc_auc') or float('nan'):.3f}), "
+        f"f1 {figures['f1']:.2f}, coverage {figures['label_coverage']:.2f} of {figures['n_predictions']:,}"
+    )
 
 
 def run_demo(config: DemoConfig, stream: TextIO | None = None) -> dict[str, Any]:

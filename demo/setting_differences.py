@@ -91,6 +91,59 @@ def pipeline_input_differences(pipeline_yaml: Path, inputs: Mapping[str, str]) -
     return found
 
 
+# The settings that decide what the loop does with what it measures: every one is shown, set or not.
+THRESHOLD_SETTINGS = (
+    "DRIFT_SHARE",
+    "DRIFT_THRESHOLD",
+    "DRIFT_STATTEST",
+    "DRIFT_MIN_ROWS",
+    "PERFORMANCE_MIN_COVERAGE",
+    "PERFORMANCE_MIN_LABELLED",
+    "PERFORMANCE_THRESHOLD",
+    "PERFORMANCE_AUC_FLOOR",
+    "PERFORMANCE_AUC_MARGIN",
+    "RETRAIN_ALERT_RULES",
+    "RETRAIN_COOLDOWN",
+)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold the run uses: its value (the demo's, else the default), the default, whether they differ."""
+
+    name: str
+    value: str
+    default: str
+    differs: bool
+
+    def as_record(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "default": self.default, "differs": self.differs}
+
+
+def thresholds(env: Mapping[str, str]) -> list[Threshold]:
+    """Every setting of :data:`THRESHOLD_SETTINGS` as this run uses it."""
+    declared = {setting.name: setting for _, setting in Settings.all()}
+    out = []
+    for name in THRESHOLD_SETTINGS:
+        setting = declared[name]
+        raw = env.get(name, "")
+        differs = not _same_as_default(setting, raw)
+        value = raw.strip() if differs else setting.default_text()
+        out.append(Threshold(name, value, setting.default_text(), differs))
+    return out
+
+
+def threshold_lines(found: list[Threshold]) -> list[str]:
+    """One aligned line per threshold; those the demo changed say so, with the default."""
+    width = max(len(t.name) for t in found)
+    value_width = min(max(len(t.value) for t in found), 40)
+    return [
+        f"{t.name:<{width}}  {t.value:<{value_width}}  "
+        + (f"(the demo's; default {t.default})" if t.differs else "(default)")
+        for t in found
+    ]
+
+
 def disclosure_lines(differences: list[Difference]) -> list[str]:
     """One aligned line per difference: name, the demo's value, the app's default."""
     if not differences:

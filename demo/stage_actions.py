@@ -277,16 +277,108 @@ class StageActions:
             else:
                 self.rec.mark("alert", f"alert {n.condition.lower()}", parse_stamp(essentials.get("resolvedDateTime")))
 
+    def drift_alert_warns(self) -> str:
+        """The drift alert fires and reaches the webhook, which records it and retrains nothing: drift warns
+        (RETRAIN_ALERT_RULES names only the performance rule)."""
+        notifications = self.evaluate_alerts("drift_alerts")
+        fired = [n for n in notifications if n.condition == "Fired"]
+        if len(fired) != 1 or not fired[0].accepted:
+            raise DemoError(f"expected one accepted Fired drift alert, got {self.rec.facts['drift_alerts']}")
+        answer = fired[0].response
+        if answer.get("decision") != "ignored" or answer.get("job_name"):
+            raise DemoError(f"the drift alert was expected to warn only, retrain_on_alert answered {answer}")
+        return f"drift alert {answer.get('alert_rule')!r} fired; retrain_on_alert: {answer.get('decision')}"
+
+    def write_labels(self, name: str, truth: Mapping[str, int], *, known: datetime, repeat_share: float) -> int:
+        """One batch of labels (``labels/<name>.csv`` in the labels container) as the bank would deliver them;
+        a share of them repeated in a second file (duplicates: the join must count each record once)."""
+        from ml_assets.src.contracts.labels import ID, LABEL, LABEL_TIME
+
+        store = self.host.context.labels_store()
+        prefix = self.host.settings.labels_prefix.strip("/")
+        stamp = known.strftime("%Y-%m-%dT%H:%M:%SZ")
+        items = sorted(truth.items())
+        lines = [f"{ID},{LABEL},{LABEL_TIME}", *(f"{key},{label},{stamp}" for key, label in items)]
+        store.write(f"{prefix}/{name}.csv", ("\n".join(lines) + "\n").encode(), content_type="text/csv")
+        repeated = items[: int(len(items) * repeat_share)]
+        if repeated:
+            again = [f"{ID},{LABEL},{LABEL_TIME}", *(f"{key},{label},{stamp}" for key, label in repeated)]
+            store.write(f"{prefix}/{name}-resent.csv", ("\n".join(again) + "\n").encode(), content_type="text/csv")
+        return len(items)
+
+    def submit_performance(self, start: datetime, end: datetime, label: str) -> str:
+        """POST /api/performance/jobs for ``[start, end)``; the job's name."""
+        body = {"window_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        status, answer = self.host.post_performance_job(body)
+        if status != 202 or not answer.get("job_name"):
+            raise DemoError(f"performance job for the {label} window not submitted: {status} {answer}")
+        return str(answer["job_name"])
+
+    def performance_result(self, job: str, label: str) -> dict[str, Any]:
+        info = self.wait_job(job)
+        metrics_dir = next((Path(p) for k, p in info.outputs.items() if k.endswith(".metrics")), None)
+        if metrics_dir is None or not (metrics_dir / "metrics.json").is_file():
+            raise DemoError(f"performance job {job} has no metrics.json among its outputs {dict(info.outputs)}")
+        metrics = json.loads((metrics_dir / "metrics.json").read_text())
+        if metrics.get("status") != "completed":
+            raise DemoError(f"performance job {job} {metrics.get('status')}: {metrics.get('reason') or metrics}")
+        figures = dict(metrics["performance"])
+        self.rec.facts.setdefault("performance", {})[label] = {
+            "job": job,
+            **figures,
+            "labels": metrics.get("labels"),
+        }
+        return figures
+
+    def performance_alert_and_retrain(self) -> str:
+        """The performance-drop alert fires; retrain_on_alert submits the one training job (a redelivery none)."""
+        notifications = self.host.evaluate_performance_alerts()
+        self._record_alerts("alerts", notifications)
+        fired = [n for n in notifications if n.condition == "Fired"]
+        if len(fired) != 1 or not fired[0].accepted:
+            raise DemoError(f"expected one accepted Fired performance alert, got {self.rec.facts['alerts']}")
+        return self._retraining_job(fired[0])
+
+    def quiet_performance(self, fact: str) -> None:
+        notifications = self.host.evaluate_performance_alerts()
+        self._record_alerts(fact, notifications)
+        if notifications:
+            raise DemoError(f"the performance rule fired on the normal window: {self.rec.facts[fact]}")
+
+    def _record_alerts(self, fact: str, notifications: list[Any]) -> None:
+        for n in notifications:
+            essentials = (n.payload.get("data") or {}).get("essentials", {})
+            if n.condition == "Fired":
+                auc = n.figures.get("roc_auc", "?")
+                self.rec.mark(
+                    "alert", f"performance alert: auc {float(auc):.2f}", parse_stamp(essentials.get("firedDateTime"))
+                )
+        self.rec.facts[fact] = [
+            {
+                "alert_id": n.alert_id,
+                "alert_rule": (n.payload.get("data") or {}).get("essentials", {}).get("alertRule"),
+                "condition": n.condition,
+                "model": f"{n.model_name}:{n.model_version}",
+                **dict(n.figures),
+                "statuses": list(n.statuses),
+                "response": dict(n.response),
+            }
+            for n in notifications
+        ]
+
     def alert_and_retrain(self) -> str:
         notifications = self.evaluate_alerts("alerts")
         fired = [n for n in notifications if n.condition == "Fired"]
         if len(fired) != 1 or not fired[0].accepted:
             raise DemoError(f"expected one accepted Fired alert, got {self.rec.facts['alerts']}")
-        job = fired[0].response.get("job_name")
+        return self._retraining_job(fired[0])
+
+    def _retraining_job(self, fired: Any) -> str:
+        job = fired.response.get("job_name")
         if not job:
-            raise DemoError(f"retrain_on_alert submitted no job: {fired[0].response}")
+            raise DemoError(f"retrain_on_alert submitted no job: {fired.response}")
         # The action group delivers at least once: a redelivery must not start a second training job.
-        status, redelivered = self.host.post_alert(fired[0].payload)
+        status, redelivered = self.host.post_alert(fired.payload)
         if redelivered.get("job_name") != job:
             raise DemoError(f"a redelivered alert got {status} {redelivered}, expected the first job {job}")
         self.rec.facts["alert_redelivery"] = {"status": status, "job_name": redelivered.get("job_name")}

@@ -33,6 +33,8 @@ class Sent:
     failed: int = 0
     last_error: str = ""
     records_by_request: dict[str, int] = field(default_factory=dict)  # request id → records (the demo's own)
+    # the true label of every record sent with one, by the key a labels file names it by (record_identity)
+    truth: dict[str, dict[str, int]] = field(default_factory=dict)  # phase → record key → 0/1
     by_deployment: dict[str, int] = field(default_factory=dict)
     served: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, deployment)
 
@@ -50,13 +52,27 @@ class Phase:
 
 def request_bodies(frame: Any, sizes: tuple[int, int], rng: random.Random) -> list[bytes]:
     """Split ``frame`` into request bodies of ``sizes`` records (the scoring script's input format)."""
+    return [body for body, _ in labelled_bodies(frame, sizes, rng)]
+
+
+def labelled_bodies(frame: Any, sizes: tuple[int, int], rng: random.Random) -> list[tuple[bytes, list[int] | None]]:
+    """Like :func:`request_bodies`; a frame with the target column keeps it out of the body and returns each
+    record's true label (0/1) beside it. A ``record_id`` column is sent as the records' identifiers."""
+    from ml_assets.src.contracts.feature_schema import TARGET
+    from ml_assets.src.contracts.labels import parse_label
+
     records = json.loads(frame.to_json(orient="records"))
-    bodies, i = [], 0
+    truths = [parse_label(r.pop(TARGET)) for r in records] if TARGET in frame.columns else None
+    for r in records:
+        if r.get("record_id") is None:
+            r.pop("record_id", None)
+    out, i = [], 0
     while i < len(records):
         n = rng.randint(*sizes)
-        bodies.append(json.dumps({"data": records[i : i + n]}).encode())
+        labels = [int(t or 0) for t in truths[i : i + n]] if truths is not None else None
+        out.append((json.dumps({"data": records[i : i + n]}).encode(), labels))
         i += n
-    return bodies
+    return out
 
 
 def next_whole_second() -> datetime:
@@ -92,8 +108,11 @@ class Traffic:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def send(self, body: bytes) -> None:
-        records = len(json.loads(body)["data"])
+    def send(self, body: bytes, truth: list[int] | None = None, phase: str = "") -> None:
+        from ml_assets.src.contracts.record_identity import record_key
+
+        data = json.loads(body)["data"]
+        records = len(data)
         request_id = str(uuid.uuid4())
         status, answer, deployment = self.score(body, {"x-request-id": request_id})
         with self._lock:
@@ -105,16 +124,20 @@ class Traffic:
             self.sent.requests += 1
             self.sent.records += records
             self.sent.records_by_request[request_id] = records
+            if truth is not None:
+                known = self.sent.truth.setdefault(phase, {})
+                for index, (record, label) in enumerate(zip(data, truth, strict=True)):
+                    known[record_key(record.get("record_id"), request_id, index)] = label
             self.sent.by_deployment[deployment] = self.sent.by_deployment.get(deployment, 0) + 1
             self.sent.served.append((self.clock(), deployment))
 
     def phase(self, label: str, frame: Any, count: int) -> Phase:
         """Send the first ``count`` requests cut from ``frame``, four at a time, with a progress bar."""
-        bodies = request_bodies(frame, self.records_per_request, self._rng)[:count]
+        bodies = labelled_bodies(frame, self.records_per_request, self._rng)[:count]
         before = (self.sent.requests, self.sent.records, self.sent.failed)
         done = 0
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for _ in pool.map(self.send, bodies):
+            for _ in pool.map(lambda item: self.send(item[0], item[1], label), bodies):
                 done += 1
                 progress(self.stream, f"{label:>14}", done, len(bodies))
         return Phase(

@@ -71,6 +71,15 @@ class AppContext:
 
         return BlobDataWriter.from_settings(self.settings, self.settings.export_container)
 
+    def labels_store(self) -> BlobWriter:
+        """The container where ground-truth label files arrive (LABELS_CONTAINER), listed and read only."""
+        return self._port("labels_store")  # type: ignore[no-any-return]
+
+    def _build_labels_store(self) -> BlobWriter:
+        from shared.azure.storage import BlobDataWriter
+
+        return BlobDataWriter.from_settings(self.settings, self.settings.labels_container)
+
     def data_assets(self) -> DataAssetPublisher | None:
         """The export's data asset publisher; None without EXPORT_DATA_ASSET_NAME or in local mode."""
         return self._port("data_assets")  # type: ignore[no-any-return]

@@ -238,6 +238,81 @@ class Settings:
         default="0.5",
     )
 
+    # Model performance against ground truth
+    performance_schedule = schedule_setting(
+        "PERFORMANCE_SCHEDULE",
+        "NCRONTAB schedule of `submit_performance_job` (%PERFORMANCE_SCHEDULE%); it submits only when labels arrived.",
+        default="0 45 * * * *",
+    )
+    performance_window = duration_setting(
+        "PERFORMANCE_WINDOW",
+        "Prediction window a scheduled performance job scores against the labels known so far.",
+        default="P30D",
+    )
+    performance_compute = Setting(
+        "PERFORMANCE_COMPUTE",
+        "Azure ML compute cluster for the model-performance pipeline.",
+        azure_name,
+        "a compute name",
+        default="cpu-cluster",
+    )
+    performance_min_coverage = Setting(
+        "PERFORMANCE_MIN_COVERAGE",
+        "Least share of a window's predictions with a label; below it a performance run is skipped, nothing sent.",
+        fraction,
+        "a number in (0, 1]",
+        default="0.2",
+    )
+    performance_min_labelled = Setting(
+        "PERFORMANCE_MIN_LABELLED",
+        "Least number of labelled predictions for a performance run to send figures.",
+        positive_int,
+        "a positive integer",
+        default="100",
+    )
+    performance_threshold = Setting(
+        "PERFORMANCE_THRESHOLD",
+        "Probability of default from which a prediction counts as positive (precision, recall, F1).",
+        probability,
+        "a number in (0, 1)",
+        default="0.5",
+    )
+    performance_auc_floor = Setting(
+        "PERFORMANCE_AUC_FLOOR",
+        "The performance alert fires when ROC AUC against ground truth is below this.",
+        probability,
+        "a number in (0, 1)",
+        default="0.65",
+    )
+    performance_auc_margin = Setting(
+        "PERFORMANCE_AUC_MARGIN",
+        "The performance alert fires when ROC AUC is this far below the model's training (test-split) AUC.",
+        probability,
+        "a number in (0, 1)",
+        default="0.05",
+    )
+    labels_container = Setting(
+        "LABELS_CONTAINER",
+        "Blob container where ground-truth label files (CSV/Parquet: id, label, label_time) arrive.",
+        container_name,
+        "a blob container name",
+        default="labels",
+    )
+    labels_prefix = Setting(
+        "LABELS_PREFIX",
+        "Prefix of the label files in LABELS_CONTAINER (any sub-folders below it).",
+        blob_prefix,
+        "a blob prefix",
+        default="labels",
+    )
+    labels_data_asset = Setting(
+        "LABELS_DATA_ASSET",
+        "Instead of the container: the labels as an Azure ML data asset (`name@latest` or `name:version`).",
+        data_asset_ref,
+        "name@latest or name:version",
+        optional=True,
+    )
+
     # Retraining
     training_data_asset = Setting(
         "TRAINING_DATA_ASSET",

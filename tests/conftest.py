@@ -31,6 +31,7 @@ def storage_env(azurite: Azurite) -> dict[str, str]:
         "STORAGE_CONNECTION_STRING": azurite.connection_string,
         "STATE_CONTAINER": f"state-{uuid.uuid4().hex[:20]}",
         "EXPORT_CONTAINER": f"data-{uuid.uuid4().hex[:20]}",
+        "LABELS_CONTAINER": f"labels-{uuid.uuid4().hex[:20]}",
     }
 
 

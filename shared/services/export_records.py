@@ -48,6 +48,7 @@ from ml_assets.src.contracts.export_layout import (
     MODEL_NAME,
     MODEL_VERSION,
     PREDICTION,
+    RECORD_ID,
     RECORD_INDEX,
     REQUEST_ID,
     TIME,
@@ -67,6 +68,7 @@ SCHEMA: pa.Schema = pa.schema(
     [
         pa.field(REQUEST_ID, pa.string(), nullable=False),
         pa.field(RECORD_INDEX, pa.int32(), nullable=False),
+        pa.field(RECORD_ID, pa.string(), nullable=True),
         pa.field(TIME, pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field(DEPLOYMENT, pa.string(), nullable=False),
         pa.field(MODEL_NAME, pa.string(), nullable=False),
@@ -111,7 +113,7 @@ def to_table(requests: Sequence[Request], times: Sequence[datetime]) -> Converte
         if orders[request.columns] is None:
             missing = [f for f in FEATURES if f not in request.columns]
             rejected.append(Rejection(request, f"request {request.request_id}: missing feature(s) {missing}"))
-        elif not _encodable(request.request_id, request.deployment, request.model_version):
+        elif not _encodable(request.request_id, request.deployment, request.model_version, *_ids(request)):
             rejected.append(Rejection(request, f"request {request.request_id!r}: an id or name is not valid Unicode"))
         else:
             kept.append(i)
@@ -130,6 +132,18 @@ def to_table(requests: Sequence[Request], times: Sequence[datetime]) -> Converte
         if len(still) == len(kept):  # pragma: no cover - the column and value checks disagree
             raise RuntimeError(f"column {bad!r} failed its check but no request did")
         kept = still
+
+
+def _ids(request: Request) -> list[str]:
+    return [i for i in request.record_ids or () if i is not None]
+
+
+def _record_ids(picked: Sequence[Request], rows: int) -> pa.Array:
+    """The record_id column: null where the client sent none (the common case: no Python list at all)."""
+    if not any(r.record_ids for r in picked):
+        return pa.nulls(rows, pa.string())
+    values = chain.from_iterable(r.record_ids if r.record_ids else repeat(None, len(r.rows)) for r in picked)
+    return pa.array(list(values), pa.string())
 
 
 def _encodable(*texts: str) -> bool:
@@ -169,6 +183,7 @@ def _build(
     arrays: list[pa.Array] = [
         pc.take(_strings([r.request_id for r in picked]), take),
         _int32(list(chain.from_iterable(map(range, counts)))),
+        _record_ids(picked, sum(counts)),
         pc.take(_buffer(_TIME, array("q", [_micros(times[i]) for i in kept])), take),
         pc.take(_strings([r.deployment for r in picked]), take),
         pc.take(_strings([r.model_name for r in picked]), take),
@@ -329,4 +344,4 @@ def parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = None) -> by
 
 # Dictionary pages only where values repeat (ids, names, categories): trying them on the float columns
 # costs a third of the write time for nothing (amounts with cents rarely repeat), zstd does the rest.
-_DICTIONARY_COLUMNS = [f.name for f in SCHEMA if f.type == pa.string()]
+_DICTIONARY_COLUMNS = [f.name for f in SCHEMA if f.type == pa.string() and f.name != RECORD_ID]

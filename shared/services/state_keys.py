@@ -18,3 +18,5 @@ RETRAINING_COOLDOWN_PREFIX = "retraining/cooldown/"  # one per model: <model>.js
 
 DRIFT_LAST = "drift/last.json"
 DRIFT_JOBS_PREFIX = "drift/jobs/"
+PERFORMANCE_LAST = "performance/last.json"
+PERFORMANCE_JOBS_PREFIX = "performance/jobs/"

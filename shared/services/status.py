@@ -15,9 +15,9 @@ from shared.services.retraining_decisions import bounded_record
 
 
 def read_status(store: StateStore) -> dict[str, Any]:
-    """Export watermark, rollouts, last retraining and last drift job, the champion per model, the promotion
-    documents; empty sections when unset. A rejected
-    alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
+    """Export watermark, rollouts, last retraining, last drift and performance jobs, the champion per model, the
+    promotion documents; empty sections when unset. A rejected alert body is shown as an excerpt, with the key of
+    the decision record that keeps it whole."""
 
     def doc(key: str) -> dict[str, Any]:
         try:
@@ -42,6 +42,7 @@ def read_status(store: StateStore) -> dict[str, Any]:
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
         "champions": _documents(store, state_keys.CHAMPION_PREFIX),
         "promotions": _documents(store, state_keys.PROMOTION_PREFIX),
+        "performance": {"last": doc(state_keys.PERFORMANCE_LAST)},
     }
 
 

@@ -1,8 +1,10 @@
 """The whole loop in local mode, end to end, on small data: the same code path as `make demo`.
 
-Train v1 → rollout → normal then drifted traffic → export → drift jobs → the alert fires → one retraining job →
-v2 registered → safe rollout of v2 → v2 serves everything. Each stage's outcome is asserted from the state store
-(Azurite) and from the local platform's own records, not only from what the demo prints.
+Train v1 → rollout → normal then drifted traffic → export → drift jobs → the drift alert fires and only warns →
+the traffic's labels arrive → performance jobs of both windows → the drifted window's drop fires the performance
+alert → one retraining job → v2 registered → safe rollout of v2 → v2 serves everything. Each stage's outcome is
+asserted from the state store (Azurite) and from the local platform's own records, not only from what the demo
+prints.
 """
 
 from __future__ import annotations
@@ -97,6 +99,22 @@ def test_the_settings_that_differ_from_the_defaults_are_printed_first_and_record
     assert re.search(r"DRIFT_SHARE +0\.2 +default 0\.5", before_the_first_stage)
 
 
+def test_every_threshold_is_printed_first_and_recorded_with_its_default(loop: dict) -> None:
+    from demo.setting_differences import THRESHOLD_SETTINGS
+
+    used = {t["name"]: t for t in loop["record"]["thresholds"]}
+    assert list(used) == list(THRESHOLD_SETTINGS)
+    assert used["DRIFT_SHARE"] == {"name": "DRIFT_SHARE", "value": "0.2", "default": "0.5", "differs": True}
+    assert used["PERFORMANCE_AUC_FLOOR"] == {
+        "name": "PERFORMANCE_AUC_FLOOR", "value": "0.65", "default": "0.65", "differs": False
+    }  # fmt: skip
+    assert used["RETRAIN_ALERT_RULES"]["value"] == "model-performance"
+    assert (used["PERFORMANCE_AUC_MARGIN"]["value"], used["PERFORMANCE_AUC_MARGIN"]["default"]) == ("0.1", "0.05")
+    before_the_first_stage = loop["output"].split("▶", 1)[0]
+    for name in THRESHOLD_SETTINGS:
+        assert re.search(rf"^ +{name} +", before_the_first_stage, re.MULTILINE), name
+
+
 def test_the_timeline_marks_the_registrations_and_the_alert(loop: dict) -> None:
     marks = [(m["kind"], m["label"]) for m in loop["record"]["marks"]]
     assert [label for kind, label in marks if kind == "registered"] == ["v1 registered", "v2 registered"]
@@ -172,8 +190,28 @@ def test_drift_is_flagged_on_the_shifted_features_only_in_the_drifted_window(loo
     assert set(DEFAULT_SHIFT) <= set(drifted["drifted_features"])
     assert drifted["share_drifted_features"] >= loop["config"].drift_share > normal["share_drifted_features"]
     assert loop["record"]["alerts_after_normal_window"] == []  # the normal window's run alone raises nothing
-    [alert] = loop["record"]["alerts"]
-    assert alert["condition"] == "Fired" and alert["statuses"] == [202]
+
+
+def test_drift_warns_and_performance_decides(loop: dict) -> None:
+    record = loop["record"]
+    # the drift alert fires and reaches the webhook, which records it and submits nothing
+    [warning] = record["drift_alerts"]
+    assert warning["condition"] == "Fired" and warning["statuses"] == [200]
+    assert (warning["response"]["decision"], warning["response"]["job_name"]) == ("ignored", None)
+    assert warning["response"]["alert_rule"] == "data-drift"
+    # the labels arrived (every record sent in both windows, a tenth of them twice) and both windows were measured
+    normal, drifted = record["performance"]["normal"], record["performance"]["drifted"]
+    for figures in (normal, drifted):
+        assert figures["label_coverage"] == 1.0 and figures["n_labelled"] == figures["n_predictions"] > 0
+        assert figures["labels"]["invalid_rows"] == 0 and figures["labels"]["superseded_rows"] > 0
+    assert drifted["roc_auc"] < normal["roc_auc"]
+    assert record["alerts_after_normal_performance"] == []
+    # the drifted window's drop fired the performance rule, and its alert is the one that retrained
+    [alert] = record["alerts"]
+    assert alert["alert_rule"] == "model-performance" and alert["condition"] == "Fired"
+    assert alert["statuses"] == [202] and float(alert["roc_auc"]) == pytest.approx(drifted["roc_auc"], abs=1e-6)
+    assert alert["response"]["decision"] == "submitted" and alert["response"]["alert_rule"] == "model-performance"
+    assert alert["response"]["job_name"] == record["retraining_job"]
 
 
 def test_every_process_the_loop_started_is_stopped(loop: dict) -> None:

@@ -1,8 +1,8 @@
 """Hostile bodies for every HTTP function: a 2xx or a 4xx naming the field, never a 500, never the safety net.
 
-`retrain_on_alert`, `submit_drift_job_http` and `status` are called through their blueprints with real
-``func.HttpRequest`` objects, on Azurite (whose blob names must be valid UTF-8, like Blob Storage's), with
-fakes at the ML platform and registry ports. Each body is a documented or valid body with hostile JSON
+`retrain_on_alert`, `submit_drift_job_http`, `submit_performance_job_http` and `status` are called through their
+blueprints with real ``func.HttpRequest`` objects, on Azurite (whose blob names must be valid UTF-8, like Blob
+Storage's), with fakes at the ML platform and registry ports. Each body is a documented or valid body with hostile JSON
 fragments (:mod:`tests.hostile`) at some of its positions, or instead of the whole body. The sweeps put one of
 each class at every position of the body, on the in-memory state store (fast enough for every combination);
 the properties combine them at random, on Azurite.
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from shared.context import AppContext
 from shared.payloads.alerts import parse_common_alert
 from shared.services.retraining_decisions import BODY_EXCERPT_CHARS
-from shared.triggers import drift, retraining, status
+from shared.triggers import drift, performance, retraining, status
 from tests.fakes.data_asset_versions import FakeDataAssetVersions
 from tests.fakes.memory_state_store import MemoryStateStore
 from tests.hostile import (
@@ -202,6 +202,24 @@ def test_any_hostile_drift_body_is_answered_2xx_or_4xx_without_the_safety_net(po
     with unexpected_errors() as errors:
         resp = post(drift.submit_drift_job_http, "drift/jobs", body)
     answer(resp, {200, 202, 400, 404, 422})
+    assert errors == []
+
+
+# --- submit_performance_job_http -------------------------------------------------------------------
+
+
+def test_every_class_at_every_position_of_a_performance_body_is_answered_2xx_or_4xx(memory_ports: AppContext) -> None:
+    sweep(performance.submit_performance_job_http, "performance/jobs", DRIFT_BODY, {200, 202, 400, 404})
+
+
+@PROPERTY
+@given(body=hostile_drift_bodies)
+def test_any_hostile_performance_body_is_answered_2xx_or_4xx_without_the_safety_net(
+    ports: AppContext, body: bytes
+) -> None:
+    with unexpected_errors() as errors:
+        resp = post(performance.submit_performance_job_http, "performance/jobs", body)
+    answer(resp, {200, 202, 400, 404})
     assert errors == []
 
 

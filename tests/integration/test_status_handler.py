@@ -31,6 +31,7 @@ def test_status_with_nothing_recorded_has_empty_sections(app_context: AppContext
         "drift": {"last": {}},
         "champions": {},
         "promotions": {},
+        "performance": {"last": {}},
     }
 
 

@@ -48,8 +48,17 @@ def with_value(name: str, value: object) -> list[object]:
 
 
 def test_schema_is_fixed_and_declares_every_feature() -> None:
-    assert SCHEMA.names[:6] == ["request_id", "record_index", "time", "deployment", "model_name", "model_version"]
-    assert SCHEMA.names[6:-1] == list(FEATURES) and SCHEMA.names[-1] == "prediction"
+    assert SCHEMA.names[:7] == [
+        "request_id",
+        "record_index",
+        "record_id",
+        "time",
+        "deployment",
+        "model_name",
+        "model_version",
+    ]
+    assert SCHEMA.names[7:-1] == list(FEATURES) and SCHEMA.names[-1] == "prediction"
+    assert SCHEMA.field("record_id").nullable and not SCHEMA.field("request_id").nullable
     assert SCHEMA.field("age").type == pa.int64()
     assert SCHEMA.field("credit_limit").type == pa.float64()
     assert SCHEMA.field("sex").type == pa.string()

@@ -1,5 +1,5 @@
-"""The alert rules: the drift rule's parameters, KQL and evaluation over drift traces, and the registry of every
-rule the deployment creates (:data:`ALERT_RULES`). Standard library only.
+"""The alert rules (data drift, model performance): their parameters, KQL and evaluation over the job traces, and
+the registry of every rule the deployment creates (:data:`ALERT_RULES`). Standard library only.
 
 One definition for the Azure Monitor log search alert that the deployment creates (``infra/``, from
 :data:`ALERT_RULES`; docs/contracts.md shows the equivalent ``az`` command) and for the local-mode evaluator
@@ -16,14 +16,17 @@ one alert (the retraining webhook also de-duplicates on the alert id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
-from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift
+from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift, drift_messages
+from .performance_telemetry import METRIC_ROC_AUC, PERFORMANCE, ModelPerformance, performance_messages
 
 RULE_NAME: Final = "data-drift"
+PERFORMANCE_RULE_NAME: Final = "model-performance"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class DriftAlertRule:
             if self.breaches(o)
         ]
 
+    def evaluate_records(self, records: Iterable[Mapping[str, Any]], now: datetime) -> list[Breach]:
+        """:meth:`evaluate` over local telemetry records (``drift_telemetry.read_local``)."""
+        return self.evaluate([(parse_timestamp(ts), m) for ts, m in drift_messages(records)], now)
+
 
 @dataclass(frozen=True)
 class Breach:
@@ -96,6 +103,96 @@ class Breach:
     model_version: str
     timestamp: datetime
     share_drifted_features: float
+
+    def properties(self) -> dict[str, str]:
+        """What the notification's ``customProperties`` carry."""
+        return {"share_drifted_features": f"{self.share_drifted_features:.6f}"}
+
+
+@dataclass(frozen=True)
+class PerformanceAlertRule:
+    """The performance-drop rule: the latest ``ModelPerformanceMetrics`` trace of a model version within
+    :attr:`window` has ``roc_auc < floor``, or ``roc_auc < training_roc_auc - margin`` (the model's own test AUC,
+    when the trace carries it). Stateful like :class:`DriftAlertRule` (one episode, one alert); its action group
+    calls the same retraining webhook, and the retraining decision records the rule's name (``alertRule``)."""
+
+    name: str = PERFORMANCE_RULE_NAME
+    floor: float = 0.65  # keep equal to PERFORMANCE_AUC_FLOOR
+    margin: float = 0.05  # keep equal to PERFORMANCE_AUC_MARGIN
+    window: timedelta = timedelta(days=2)  # ≥ the performance schedule's period
+    frequency: timedelta = timedelta(hours=1)
+    severity: int = 1  # Error: the model is measurably worse, not only looking at other data
+    description: str = "ROC AUC against ground truth below the floor, or below the training AUC by the margin"
+
+    def kql(self, model_name: str | None = None) -> str:
+        """One row per model version whose latest performance run breaches."""
+        model_filter = f'\n| where model_name == "{model_name}"' if model_name else ""
+        return (
+            "traces\n"
+            f'| where message has "{PERFORMANCE}"\n'
+            "| extend m = parse_json(message)\n"
+            f'| where tostring(m.type) == "{PERFORMANCE}"\n'
+            "| extend model_name = tostring(m.model_name), model_version = tostring(m.model_version),\n"
+            "         roc_auc = todouble(m.data.roc_auc), training_roc_auc = todouble(m.data.training_roc_auc)"
+            f"{model_filter}\n"
+            "| summarize arg_max(timestamp, roc_auc, training_roc_auc) by model_name, model_version\n"
+            f"| where roc_auc < {self.floor:g} or (isnotnull(training_roc_auc) and "
+            f"roc_auc < training_roc_auc - {self.margin:g})"
+        )
+
+    def metric_kql(self, model_name: str | None = None) -> str:
+        """The floor alone on the custom metric (the training AUC is only in the trace)."""
+        model_filter = f'\n| where tostring(customDimensions.model_name) == "{model_name}"' if model_name else ""
+        return (
+            "customMetrics\n"
+            f'| where name == "{METRIC_ROC_AUC}"'
+            f"{model_filter}\n"
+            "| extend model_name = tostring(customDimensions.model_name),"
+            " model_version = tostring(customDimensions.model_version)\n"
+            "| summarize arg_max(timestamp, valueMax) by model_name, model_version\n"
+            f"| where valueMax < {self.floor:g}"
+        )
+
+    def breaches(self, performance: ModelPerformance) -> bool:
+        auc = performance.roc_auc
+        if math.isnan(auc):  # not computable, nothing to compare
+            return False
+        if auc < self.floor:
+            return True
+        reference = performance.training_roc_auc
+        return reference is not None and auc < reference - self.margin
+
+    def evaluate_records(self, records: Iterable[Mapping[str, Any]], now: datetime) -> list[PerformanceBreach]:
+        """What the rule returns at ``now`` over local telemetry records; same semantics as :meth:`kql`."""
+        start = now - self.window
+        latest: dict[tuple[str, str], tuple[datetime, ModelPerformance]] = {}
+        for text, message in performance_messages(records):
+            ts = parse_timestamp(text)
+            if not (start <= ts <= now):
+                continue
+            key = (message.model_name, message.model_version)
+            if key not in latest or ts >= latest[key][0]:
+                latest[key] = (ts, message.data)
+        return [
+            PerformanceBreach(k[0], k[1], ts, p.roc_auc, p.training_roc_auc)
+            for k, (ts, p) in sorted(latest.items())
+            if self.breaches(p)
+        ]
+
+
+@dataclass(frozen=True)
+class PerformanceBreach:
+    model_name: str
+    model_version: str
+    timestamp: datetime
+    roc_auc: float
+    training_roc_auc: float | None
+
+    def properties(self) -> dict[str, str]:
+        out = {"roc_auc": f"{self.roc_auc:.6f}"}
+        if self.training_roc_auc is not None:
+            out["training_roc_auc"] = f"{self.training_roc_auc:.6f}"
+        return out
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -105,6 +202,7 @@ def parse_timestamp(text: str) -> datetime:
 
 
 DEFAULT_RULE: Final = DriftAlertRule()
+DEFAULT_PERFORMANCE_RULE: Final = PerformanceAlertRule()
 
 
 def rule_for(drift_share: float | None) -> DriftAlertRule:
@@ -140,16 +238,32 @@ class DeclaredAlertRule:
 
 # Every alert rule the deployment creates: add a rule here and `python -m infra.alert_rules_json` writes it
 # into the file the Bicep loads.
-ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (DeclaredAlertRule(DEFAULT_RULE, retrains=True),)
+ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (
+    DeclaredAlertRule(DEFAULT_RULE, retrains=True),
+    DeclaredAlertRule(DEFAULT_PERFORMANCE_RULE, retrains=True),
+)
+
+
+def performance_rule_for(floor: float | None = None, margin: float | None = None) -> PerformanceAlertRule:
+    """The performance rule with the PERFORMANCE_AUC_FLOOR / PERFORMANCE_AUC_MARGIN settings when given."""
+    rule = DEFAULT_PERFORMANCE_RULE
+    return PerformanceAlertRule(
+        floor=rule.floor if floor is None else float(floor), margin=rule.margin if margin is None else float(margin)
+    )
 
 
 __all__: Sequence[str] = (
     "ALERT_RULES",
-    "DEFAULT_RULE",
     "Breach",
+    "DEFAULT_PERFORMANCE_RULE",
+    "DEFAULT_RULE",
     "DeclaredAlertRule",
     "DriftAlertRule",
     "LogAlertRule",
+    "PERFORMANCE_RULE_NAME",
+    "PerformanceAlertRule",
+    "PerformanceBreach",
     "parse_timestamp",
+    "performance_rule_for",
     "rule_for",
 )

@@ -18,6 +18,11 @@ values outside the known vocabularies and the numeric values outside the trainin
 ``feature_schema.unknown_categories`` and ``feature_schema.values_outside_training_range``). Lines written
 before ``values_outside_training_range`` existed lack it: the reader takes it as 0.
 
+``record_ids`` (optional, per line): the client's identifier of each of the line's records, or null where it
+sent none (``record_identity``: at most 128 characters, no control characters, no ``/``). A line whose request
+carried no identifier at all has no ``record_ids``, and lines written before it existed lack it too: the reader
+takes every record's as None, and the record is identified by request id and index.
+
 Standard library only: imported by the scoring container, the export and the tests alike. Where
 ``orjson`` is installed (the function app) the reader uses it: JSON decoding is most of the export's
 cost and orjson is about 4x faster on these lines. Both paths accept and reject the same input
@@ -31,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from .record_identity import record_id_problem
 
 
 def _reject_constant(name: str) -> Any:
@@ -77,6 +84,7 @@ def format_lines(
     predictions: Sequence[float],
     unknown_categories: Sequence[int] | None = None,
     values_outside_training_range: Sequence[int] | None = None,
+    record_ids: Sequence[str | None] | None = None,
     max_bytes: int = MAX_LINE_BYTES,
 ) -> list[str]:
     """The lines to print for one request (at least one); the two counts are per record (None: zeros).
@@ -94,18 +102,21 @@ def format_lines(
         "n_records": len(rows),
         "columns": list(columns),
     }
+    if record_ids is not None and len(record_ids) != len(rows):
+        raise ConsoleLogError(f"{len(rows)} rows but {len(record_ids)} record ids")
+    ids = [json.dumps(i) for i in record_ids] if record_ids is not None else None
     # Budget: marker, the fixed fields, and the per-part numbers and counts (at most ~130 bytes).
-    fixed = len(MARKER) + 1 + len(json.dumps(head, separators=(",", ":")).encode()) + 160
+    fixed = len(MARKER) + 1 + len(json.dumps(head, separators=(",", ":")).encode()) + 160 + (15 if ids else 0)
     encoded = [
-        (json.dumps(list(r), separators=(",", ":")), json.dumps(float(p)), u, o)
-        for r, p, u, o in zip(rows, predictions, unknown, outside, strict=True)
+        (json.dumps(list(r), separators=(",", ":")), json.dumps(float(p)), u, o, ids[k] if ids else "")
+        for k, (r, p, u, o) in enumerate(zip(rows, predictions, unknown, outside, strict=True))
     ]
-    chunks: list[tuple[int, list[tuple[str, str, int, int]]]] = []
-    current: list[tuple[str, str, int, int]] = []
+    chunks: list[tuple[int, list[tuple[str, str, int, int, str]]]] = []
+    current: list[tuple[str, str, int, int, str]] = []
     size = fixed
     start = 0
     for i, item in enumerate(encoded):
-        item_size = len(item[0].encode()) + len(item[1]) + 2
+        item_size = len(item[0].encode()) + len(item[1]) + 2 + (len(item[4].encode()) + 1 if ids else 0)
         if fixed + item_size > max_bytes:
             raise ConsoleLogError(f"record {i} alone is {item_size} bytes, over the {max_bytes}-byte line limit")
         if current and size + item_size > max_bytes:
@@ -122,7 +133,9 @@ def format_lines(
             f'"rows":[{",".join(i[0] for i in items)}],'
             f'"predictions":[{",".join(i[1] for i in items)}],'
             f'"unknown_categories":{sum(i[2] for i in items)},'
-            f'"values_outside_training_range":{sum(i[3] for i in items)}}}'
+            f'"values_outside_training_range":{sum(i[3] for i in items)}'
+            + (f',"record_ids":[{",".join(i[4] for i in items)}]' if ids else "")
+            + "}"
         )
         lines.append(f"{MARKER} {body}")
     return lines
@@ -146,6 +159,7 @@ class LogLine:
     predictions: list[float]
     unknown_categories: int
     values_outside_training_range: int = 0
+    record_ids: list[str | None] | None = None
 
 
 def is_inference_line(message: str) -> bool:
@@ -183,6 +197,7 @@ def parse_line(message: str) -> LogLine:
             predictions=_list(doc, "predictions"),
             unknown_categories=_int(doc, "unknown_categories"),
             values_outside_training_range=_optional_int(doc, "values_outside_training_range"),
+            record_ids=_record_ids(doc) if "record_ids" in doc else None,
         )
     except KeyError as exc:
         raise ConsoleLogError(f"field {exc.args[0]!r} is missing") from None
@@ -192,6 +207,8 @@ def parse_line(message: str) -> LogLine:
         raise ConsoleLogError(f"part {line.part} is outside 1..{line.parts}")
     if len(line.rows) != len(line.predictions):
         raise ConsoleLogError(f"{len(line.rows)} rows but {len(line.predictions)} predictions")
+    if line.record_ids is not None and len(line.record_ids) != len(line.rows):
+        raise ConsoleLogError(f"{len(line.rows)} rows but {len(line.record_ids)} record ids")
     # Every row a list of len(columns) values (checked with C-level maps: this runs for every record).
     if line.rows and (set(map(type, line.rows)) != {list} or set(map(len, line.rows)) != {len(line.columns)}):
         raise ConsoleLogError(f"a row does not have the {len(line.columns)} columns")
@@ -221,6 +238,16 @@ def _optional_int(doc: dict[str, Any], key: str) -> int:
     return _int(doc, key) if key in doc else 0
 
 
+def _record_ids(doc: dict[str, Any]) -> list[str | None]:
+    ids = _list(doc, "record_ids")
+    for i, value in enumerate(ids):
+        if value is not None:
+            problem = record_id_problem(value)
+            if problem is not None:
+                raise ConsoleLogError(f"record_ids[{i}]: {problem}")
+    return ids
+
+
 def _list(doc: dict[str, Any], key: str) -> list[Any]:
     value = doc[key]
     if not isinstance(value, list):
@@ -242,6 +269,7 @@ class Request:
     predictions: list[float]
     unknown_categories: int
     values_outside_training_range: int = 0
+    record_ids: list[str | None] | None = None  # None: no record of the request has one
 
 
 @dataclass
@@ -317,6 +345,8 @@ def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request
         raise ConsoleLogError(f"request {request_id}: incomplete, missing part(s) {missing} of {first.parts}")
     rows: list[list[Any]] = []
     predictions: list[float] = []
+    with_ids = any(line.record_ids is not None for line in lines)
+    record_ids: list[str | None] = []
     for line in lines:
         if line.first_record != len(rows):
             raise ConsoleLogError(
@@ -324,6 +354,8 @@ def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request
             )
         rows.extend(line.rows)
         predictions.extend(line.predictions)
+        if with_ids:
+            record_ids.extend(line.record_ids if line.record_ids is not None else [None] * len(line.rows))
     if len(rows) != first.n_records:
         raise ConsoleLogError(f"request {request_id}: {len(rows)} records, expected {first.n_records}")
     return Request(
@@ -337,4 +369,5 @@ def _assemble(request_id: str, parts: dict[int, tuple[LogLine, str]]) -> Request
         predictions=predictions,
         unknown_categories=sum(line.unknown_categories for line in lines),
         values_outside_training_range=sum(line.values_outside_training_range for line in lines),
+        record_ids=record_ids if with_ids else None,
     )

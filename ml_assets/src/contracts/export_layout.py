@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-# The columns of an exported file besides the features, in file order: request_id, record_index, time,
-# deployment, model_name, model_version, then the features, then prediction.
+# The columns of an exported file besides the features, in file order: request_id, record_index, record_id,
+# time, deployment, model_name, model_version, then the features, then prediction. record_id (the client's own
+# identifier of the record, null when it sent none: contracts/record_identity.py) is absent from files written
+# before it existed; readers take it as null.
 REQUEST_ID: Final = "request_id"
 RECORD_INDEX: Final = "record_index"
+RECORD_ID: Final = "record_id"
 TIME: Final = "time"  # the request's scoring time (UTC)
 DEPLOYMENT: Final = "deployment"
 MODEL_NAME: Final = "model_name"

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from ..contracts import feature_schema
 from ..contracts.feature_schema import json_type, show_value
+from ..contracts.record_identity import RECORD_ID_FIELD, record_id_problem
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 MAX_CATEGORY_CHARS: Final = 64
@@ -44,11 +45,13 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class ParsedRequest:
-    """The rows in the schema's column order and, per record, the counts the console-log line carries."""
+    """The rows in the schema's column order and, per record, the counts and the client's record id (None
+    where it sent none) that the console-log line carries."""
 
     rows: list[list[Any]]
     unknown_categories: list[int]
     values_outside_training_range: list[int]
+    record_ids: list[str | None] | None = None  # None: no record of the request has one
 
 
 class _ObjectWithRepeatedKey(dict):  # type: ignore[type-arg]
@@ -167,11 +170,22 @@ def parse_request(body: bytes, max_records: int) -> ParsedRequest:
     if len(records) > max_records:
         raise BadRequest(f"field 'data' has {len(records)} records; at most {max_records} per request")
     parsed = ParsedRequest([], [], [])
-    for index, record in enumerate(records):
+    ids: list[str | None] = []
+    for index, given in enumerate(records):
+        record, record_id = given, None
+        if type(given) is dict and RECORD_ID_FIELD in given:  # not a feature: taken out before validation
+            record_id = given[RECORD_ID_FIELD]
+            problem = None if record_id is None else record_id_problem(record_id)
+            if problem is not None:
+                raise BadRequest(f"record {index}, field {RECORD_ID_FIELD!r}: {problem}")
+            record = {k: v for k, v in given.items() if k != RECORD_ID_FIELD}
+        ids.append(record_id)
         clean = _record(index, record)
         parsed.rows.append([clean[name] for name in feature_schema.FEATURES])
         parsed.unknown_categories.append(feature_schema.unknown_categories(clean))
         parsed.values_outside_training_range.append(feature_schema.values_outside_training_range(clean))
+    if any(i is not None for i in ids):
+        return ParsedRequest(parsed.rows, parsed.unknown_categories, parsed.values_outside_training_range, ids)
     return parsed
 
 

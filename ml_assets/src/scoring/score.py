@@ -1,7 +1,9 @@
 """Online scoring script for azmlinfsrv (Azure ML managed online deployment, or ``python -m shared.local serve``).
 
-``init()`` loads the MLflow model found under ``AZUREML_MODEL_DIR``. ``run()`` takes ``{"data": [records]}`` (records
-in the curated schema) and returns ``{"predictions": [probability of default, ...]}``. Bad input gets a 400 whose
+``init()`` loads the MLflow model found under ``AZUREML_MODEL_DIR``. ``run()`` takes ``{"data": [records]}``
+(records in the curated schema, each optionally with its ``record_id``: not a feature, logged with the record so
+that its label can be joined later, ``contracts/record_identity.py``) and returns
+``{"predictions": [probability of default, ...]}``. Bad input gets a 400 whose
 message names the record index and the field; it is never scored and never a 500 (``request_parsing``: every
 body is either parsed or refused). Every scored request is printed as console-log lines
 (``console_log.format_lines``, with the counts of unknown categories and of values outside the training range)
@@ -151,6 +153,7 @@ def handle(body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]
         predictions=predictions,
         unknown_categories=parsed.unknown_categories,
         values_outside_training_range=parsed.values_outside_training_range,
+        record_ids=parsed.record_ids,
     )
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""The model-performance component: exported predictions joined with ground-truth labels, scored."""
