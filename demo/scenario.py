@@ -21,7 +21,8 @@ Stages:
    twice) → ``POST /api/performance/jobs`` for the normal window (ROC AUC near the training AUC, no alert) and
    for the drifted window (the drop) → the performance alert fires → ``retrain_on_alert`` → the one training job
    (on training data v2: the labelled recent window) → model v2 → safe rollout of v2 while traffic flows
-   (10 → 50 → 100 %, each step judged by the live-metric gate, then a bake at 100 %) → traffic served by v2 → a last export of everything sent: performance decides.
+   (10 → 50 → 100 %, each step judged by the live-metric gate,
+   then a bake at 100 %) → traffic served by v2 → a last export of everything sent: performance decides.
 
 The ``bad-release`` scenario (``--scenario bad-release``) plays a release that passes every offline check but
 fails under live traffic: after v1 serves, v2 is registered from v1's very model files, and the local endpoint

@@ -63,6 +63,7 @@ var resolvedEndpointName = empty(endpointName) ? 'credit-default-${take(token, 6
 // Blob containers and prefixes: created here and handed to the app as its settings, so both name the same ones.
 var stateContainerName = 'mlops-state'
 var exportContainerName = 'inference-data'
+var labelsContainerName = 'labels'
 var quarantinePrefix = 'quarantine'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var deploymentContainerName = 'app-package'
@@ -103,6 +104,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     stateContainerName: stateContainerName
     exportContainerName: exportContainerName
+    labelsContainerName: labelsContainerName
     quarantinePrefix: quarantinePrefix
     deadLetterContainerName: deadLetterContainerName
     retentionDays: retentionDays
@@ -182,6 +184,7 @@ module functionApp 'modules/function-app.bicep' = {
       EXPORT_SCHEDULE: '0 */15 * * * *'
       DRIFT_SCHEDULE: '0 30 2 * * *'
       ROLLOUT_RECONCILE_SCHEDULE: '0 */1 * * * *'
+      PERFORMANCE_SCHEDULE: '0 45 * * * *'
       AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
       AZURE_RESOURCE_GROUP: resourceGroup().name
       AML_WORKSPACE_NAME: workspaceName
@@ -192,6 +195,8 @@ module functionApp 'modules/function-app.bicep' = {
       STORAGE_ACCOUNT_URL: storage.outputs.dataBlobEndpoint
       STATE_CONTAINER: stateContainerName
       EXPORT_CONTAINER: exportContainerName
+      LABELS_CONTAINER: labelsContainerName
+      PERFORMANCE_COMPUTE: ml.outputs.computeName
       EXPORT_QUARANTINE_PREFIX: quarantinePrefix
       LOG_ANALYTICS_WORKSPACE_ID: monitoring.outputs.logAnalyticsCustomerId
       DRIFT_COMPUTE: ml.outputs.computeName

@@ -11,6 +11,7 @@ param dataAccountName string
 param deploymentContainerName string
 param stateContainerName string
 param exportContainerName string
+param labelsContainerName string
 param quarantinePrefix string
 param deadLetterContainerName string
 param retentionDays int
@@ -72,6 +73,11 @@ resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
 resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
   parent: dataBlobs
   name: exportContainerName
+}
+
+resource labelsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: dataBlobs
+  name: labelsContainerName
 }
 
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
@@ -182,6 +188,28 @@ resource appWritesExport 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
       roleIds.storageBlobDataContributor
     )
     principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Performance submission lists the label files (LABELS_CONTAINER) to tell whether new labels arrived.
+resource appReadsLabels 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(labelsContainer.id, appPrincipalId, roleIds.storageBlobDataReader)
+  scope: labelsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataReader)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The performance pipeline mounts the label files read-only through their URL, with the compute cluster's identity.
+resource computeReadsLabels 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(labelsContainer.id, computePrincipalId, roleIds.storageBlobDataReader)
+  scope: labelsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataReader)
+    principalId: computePrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from ml_assets.src.contracts.alert_rules import DEFAULT_RULE
+from ml_assets.src.contracts.alert_rules import DEFAULT_PERFORMANCE_RULE, DEFAULT_RULE
 from shared.settings import Settings
 from tests.bicep_tree import Expr, read
 from tests.conftest import PROJECT_ROOT
@@ -50,6 +50,13 @@ DEFAULTS_APPLY = {
     "ROLLOUT_GATE_LATENCY_SLACK_MS",
     "ROLLOUT_GATE_LOW_TRAFFIC_WAIT",
     "ROLLOUT_GATE_LOW_TRAFFIC",
+    "PERFORMANCE_WINDOW",
+    "PERFORMANCE_MIN_COVERAGE",
+    "PERFORMANCE_MIN_LABELLED",
+    "PERFORMANCE_THRESHOLD",
+    "PERFORMANCE_AUC_FLOOR",  # equal to the performance alert rule's floor (asserted below)
+    "PERFORMANCE_AUC_MARGIN",  # equal to the performance alert rule's margin (asserted below)
+    "LABELS_PREFIX",
 }
 # Optional settings left unset on purpose, each with the reason.
 NOT_SET = {
@@ -62,6 +69,7 @@ NOT_SET = {
     "ROLLOUT_APPROVAL_STEPS": "unset means no step waits for an operator's approval",
     "ROLLOUT_GATE_MAX_LATENCY_P90_MS": "unset: no absolute cap, the limit relative to the baseline applies",
     "ROLLOUT_GATE_MAX_LATENCY_P99_MS": "unset: no absolute cap, the limit relative to the baseline applies",
+    "LABELS_DATA_ASSET": "an alternative to LABELS_CONTAINER: the labels as a data asset",
     "TRAINING_MAX_TRIALS": "unset means the training pipeline's default sweep size",
 }
 
@@ -127,6 +135,11 @@ def test_resource_settings_come_from_what_the_bicep_creates() -> None:
 
 def test_the_drift_share_default_is_the_alert_rules_threshold() -> None:
     assert float(declared()["DRIFT_SHARE"].default) == DEFAULT_RULE.threshold
+
+
+def test_the_performance_defaults_are_the_alert_rules_floor_and_margin() -> None:
+    assert float(declared()["PERFORMANCE_AUC_FLOOR"].default) == DEFAULT_PERFORMANCE_RULE.floor
+    assert float(declared()["PERFORMANCE_AUC_MARGIN"].default) == DEFAULT_PERFORMANCE_RULE.margin
 
 
 def binding_expressions() -> set[str]:

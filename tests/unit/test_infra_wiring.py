@@ -40,6 +40,8 @@ EXPECTED_ROLE_ASSIGNMENTS = {
     ("storage.bicep", "stateContainer", CONTAINER, "storageBlobDataContributor", "app"),
     ("storage.bicep", "exportContainer", CONTAINER, "storageBlobDataContributor", "app"),
     ("storage.bicep", "exportContainer", CONTAINER, "storageBlobDataReader", "compute"),
+    ("storage.bicep", "labelsContainer", CONTAINER, "storageBlobDataReader", "app"),
+    ("storage.bicep", "labelsContainer", CONTAINER, "storageBlobDataReader", "compute"),
     ("ml-resources.bicep", "workspace", "Microsoft.MachineLearningServices/workspaces", "azureMLDataScientist", "app"),
     (
         "ml-resources.bicep",

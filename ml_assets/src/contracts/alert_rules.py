@@ -254,13 +254,13 @@ def performance_rule_for(floor: float | None = None, margin: float | None = None
 
 __all__: Sequence[str] = (
     "ALERT_RULES",
-    "Breach",
     "DEFAULT_PERFORMANCE_RULE",
     "DEFAULT_RULE",
+    "PERFORMANCE_RULE_NAME",
+    "Breach",
     "DeclaredAlertRule",
     "DriftAlertRule",
     "LogAlertRule",
-    "PERFORMANCE_RULE_NAME",
     "PerformanceAlertRule",
     "PerformanceBreach",
     "parse_timestamp",
