@@ -124,6 +124,19 @@ def quarantine_path(prefix: str, window_start: datetime, label: str) -> str:
     return f"{prefix}/date={start:%Y-%m-%d}/hour={start.hour:02d}/part-{label}{QUARANTINE_SUFFIX}"
 
 
+_QUARANTINE = re.compile(
+    r"^(?P<prefix>.+?)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<file>[^/]+\.jsonl)$"
+)
+
+
+def parse_quarantine_path(path: str) -> tuple[str, datetime] | None:
+    """``(prefix, hour start)`` of a quarantine blob, or None if the path is not a quarantine file."""
+    match = _QUARANTINE.match(path)
+    if not match:
+        return None
+    return match["prefix"], datetime.fromisoformat(match["date"]).replace(hour=int(match["hour"]), tzinfo=UTC)
+
+
 def quarantine_window_start(entry: dict[str, object]) -> datetime:
     """The start of the export window that quarantined ``entry``; ValueError when the entry has none."""
     window = entry.get(QUARANTINE_WINDOW)
