@@ -316,3 +316,9 @@ def test_prediction_drift_compares_only_the_runs_version_with_its_reference_and_
     without = prediction_drift("3", None, "model m:3 has no reference scores", {"3": shifted}, min_rows=1,
                                stattest=None, threshold=None)  # fmt: skip
     assert without[0].status == PredictionStatus.SKIPPED and without[0].reason == "model m:3 has no reference scores"
+
+
+def test_the_docs_show_the_rules_own_query():
+    root = Path(__file__).resolve().parents[2] / "docs"
+    kql = rules.DEFAULT_DATA_QUALITY_RULE.kql()
+    assert kql in (root / "drift.md").read_text() and kql in (root / "contracts.md").read_text()
