@@ -159,9 +159,7 @@ def quarantine_blob(app_context: AppContext, moment: datetime, name: str = "part
     return path
 
 
-def test_a_model_with_reference_scores_gets_its_own_folder_as_the_prediction_reference(
-    app_context, platform, registry
-):
+def test_a_model_with_reference_scores_gets_its_own_folder_as_the_prediction_reference(app_context, platform, registry):
     # Given version 3 registered with reference scores (the register step's tags) and exported data
     registry.versions["3"] = {**TAGS, "prediction_reference": "prediction_reference.json"}
     export_blob(app_context, hour(-3))

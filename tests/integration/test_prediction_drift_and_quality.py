@@ -98,6 +98,10 @@ def test_prediction_drift_of_each_version_against_its_own_reference_is_evidently
     metric_records = [r for r in t.read_local(telemetry_file) if r.get("name") == t.METRIC_PREDICTION_SCORE]
     assert [r["customDimensions"]["model_version"] for r in metric_records] == ["3"]
 
+    # And the prediction drift has a report of its own (its reference is the test split, not the training data)
+    html = (tmp_path / "out" / "report" / "prediction_drift_report.html").read_text()
+    assert "test split" in html and "report_error" not in _metrics(tmp_path)
+
 
 def mix_in(target: Path, frame: pd.DataFrame, root: Path, version: str) -> None:
     """Rows of another version inside ``target`` (a version folder): a window whose rows mix versions."""

@@ -316,9 +316,12 @@ def send_telemetry(args: argparse.Namespace, window: Window, verdicts: Verdicts,
 
 
 def write_html_report(args: argparse.Namespace, inputs: RunInputs, verdicts: Verdicts, metrics: dict[str, Any]) -> None:
-    """Step 6: the HTML report (on samples; the numbers are the full-data ones); ``metrics`` records how it went."""
-    from .report import table_sample, write_placeholder, write_report
+    """Step 6: the HTML report (on samples; the numbers are the full-data ones), and the prediction drift's
+    against the model's reference scores in a report of its own; ``metrics`` records how it went."""
+    from .report import table_sample, write_placeholder, write_prediction_report, write_report
 
+    scored_reference = inputs.scores is not None and inputs.scores.in_reference_data
+    title = f"{args.model_name}:{args.model_version}"
     try:
         reference_sample = table_sample(inputs.reference, args.report_sample_rows)
         current_sample = table_sample(inputs.target.sample, args.report_sample_rows)
@@ -327,12 +330,22 @@ def write_html_report(args: argparse.Namespace, inputs: RunInputs, verdicts: Ver
             reference_sample=reference_sample,
             current_sample=current_sample,
             result=verdicts.result,
-            prediction=verdicts.prediction,
+            prediction=verdicts.prediction if scored_reference else None,
             reference_rows=inputs.reference.num_rows,
             current_rows=inputs.target.rows,
-            title=f"Data drift of {args.model_name}:{args.model_version}",
+            title=f"Data drift of {title}",
         )
         metrics["report_sample_rows"] = {"reference": len(reference_sample), "current": len(current_sample)}
+        own = inputs.target.predictions_by_version.get(str(args.model_version))
+        if verdicts.prediction is not None and not scored_reference and inputs.scores is not None and own:
+            write_prediction_report(
+                args.report,
+                reference_scores=inputs.scores.counts.raw,
+                current_scores=own.expand(),
+                prediction=verdicts.prediction,
+                title=f"Prediction drift of {title}",
+                sample_rows=args.report_sample_rows,
+            )
     except Exception as exc:  # the report is for people; the metrics and telemetry above are the contract
         log.exception("the HTML report could not be rendered")
         metrics["report_error"] = f"{type(exc).__name__}: {exc}"

@@ -40,6 +40,7 @@ class ReferenceScores:
 
     counts: Counts
     source: str
+    in_reference_data: bool = False  # the training data's own prediction column (one data set with the features)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def scored_training_reference(reference_counts: Mapping[str, Counts]) -> Referen
     counts = reference_counts.get(PREDICTION)
     if counts is None or counts.n == 0:
         return None
-    return ReferenceScores(counts, "the reference data's prediction column")
+    return ReferenceScores(counts, "the reference data's prediction column", in_reference_data=True)
 
 
 def prediction_drift(
