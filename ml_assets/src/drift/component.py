@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,7 +44,6 @@ from ..contracts import drift_telemetry as telemetry
 from ..contracts.data_quality_telemetry import DataQuality
 from ..contracts.export_layout import PREDICTION
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
-from ..contracts.prediction_reference import ReferenceError
 from . import arguments
 from .column_counts import CATEGORICAL, NUMERICAL, Counts, DriftInputError, summarize_columns
 from .data_quality import data_quality
@@ -53,9 +52,8 @@ from .metrics_file import RunStatus, metrics_document, run_identity, write_metri
 from .prediction_drift import (
     ReferenceScores,
     VersionPrediction,
-    load_reference_scores,
     prediction_drift,
-    scored_training_reference,
+    run_reference_scores,
 )
 from .quarantine_files import QuarantineCount, count_quarantine
 from .reference import load_reference
@@ -166,26 +164,6 @@ class Verdicts:
         return "skipped: the exported data has no 'prediction' column"
 
 
-def _reference_scores(
-    args: argparse.Namespace, reference_counts: dict[str, Counts]
-) -> tuple[ReferenceScores | None, str]:
-    """The run's version's reference scores, or why there are none (prediction drift is then skipped)."""
-    version = f"{args.model_name}:{args.model_version}"
-    if args.prediction_reference is not None:
-        try:
-            return load_reference_scores(args.prediction_reference), ""
-        except (ReferenceError, OSError) as exc:
-            log.error("prediction drift will be skipped: %s", exc)
-            return None, f"the reference scores of {version} could not be read ({exc})"
-    scored = scored_training_reference(reference_counts)
-    if scored is not None:
-        return scored, ""
-    return None, (
-        f"model {version} has no reference scores (no prediction_reference given; a model registered before the "
-        "training pipeline stored them has none: retrain it) and the reference data has no 'prediction' column"
-    )
-
-
 def load_inputs(args: argparse.Namespace, window: Window) -> RunInputs:
     """Step 1: the reference and its counts, the reference scores, the quarantine, and the window's exported data
     file by file, reduced to exact per-column counts and a uniform sample for the report (memory stays bounded)."""
@@ -193,7 +171,8 @@ def load_inputs(args: argparse.Namespace, window: Window) -> RunInputs:
     columns = [*FEATURES, *([PREDICTION] if PREDICTION in reference.column_names else [])]
     kinds = {c: (CATEGORICAL if c in CATEGORICAL_FEATURES else NUMERICAL) for c in columns}
     reference_counts = summarize_columns({c: (kinds[c], reference.column(c)) for c in columns}, keep_raw=True)
-    scores, no_scores_reason = _reference_scores(args, reference_counts)
+    model = f"{args.model_name}:{args.model_version}"
+    scores, no_scores_reason = run_reference_scores(model, args.prediction_reference, reference_counts)
     quarantine = count_quarantine(args.quarantine_data, window)
     selection = select_target_files(args.target_data, args.model_name, str(args.model_version), window)
     target = summarize_target(
@@ -286,7 +265,7 @@ def compute_verdicts(args: argparse.Namespace, inputs: RunInputs, quality: DataQ
     return Verdicts(result, predictions, quality, str(args.model_version))
 
 
-def _deliver(args: argparse.Namespace, metrics: dict[str, Any], build: Any) -> int:
+def _deliver(args: argparse.Namespace, metrics: dict[str, Any], build: Callable[[], telemetry.TelemetryBatch]) -> int:
     """Build the batch and send it; ``metrics`` records where it went or why it did not. The exit code."""
     try:
         destination = emit(build(), _telemetry_env(args))

@@ -15,6 +15,7 @@ when no model reference is given.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,9 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..contracts.export_layout import PREDICTION
-from ..contracts.prediction_reference import FILE_NAME, read_reference
+from ..contracts.prediction_reference import FILE_NAME, ReferenceError, read_reference
 from .column_counts import NUMERICAL, Counts, numeric_counts
 from .verdicts import ColumnDrift, column_drift
+
+log = logging.getLogger(__name__)
 
 
 class PredictionStatus(StrEnum):
@@ -77,6 +80,26 @@ def scored_training_reference(reference_counts: Mapping[str, Counts]) -> Referen
     if counts is None or counts.n == 0:
         return None
     return ReferenceScores(counts, "the reference data's prediction column", in_reference_data=True)
+
+
+def run_reference_scores(
+    model: str, path: Path | None, reference_counts: Mapping[str, Counts]
+) -> tuple[ReferenceScores | None, str]:
+    """The run's version's reference scores (the model folder's, else the training data's prediction column), or
+    why there are none: prediction drift is then skipped with that reason, the rest of the run goes on."""
+    if path is not None:
+        try:
+            return load_reference_scores(path), ""
+        except (ReferenceError, OSError) as exc:
+            log.error("prediction drift will be skipped: %s", exc)
+            return None, f"the reference scores of {model} could not be read ({exc})"
+    scored = scored_training_reference(reference_counts)
+    if scored is not None:
+        return scored, ""
+    return None, (
+        f"model {model} has no reference scores (no prediction_reference given; a model registered before the "
+        "training pipeline stored them has none: retrain it) and the reference data has no 'prediction' column"
+    )
 
 
 def prediction_drift(
