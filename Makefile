@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: setup test lint format demo bench clean
+.PHONY: setup test lint lint-infra format demo bench clean
 
 setup: $(STAMP_PY) $(STAMP_NPM)
 
@@ -22,9 +22,17 @@ $(STAMP_NPM): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-lint: setup
+lint: setup lint-infra
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The deployment's generated input, the workflows (actionlint runs shellcheck on their `run:` scripts when it is on
+# the PATH) and the azd hooks. The Bicep templates are checked by tests/unit/test_infra_*.py.
+lint-infra: setup
+	$(PY) -m infra.alert_rules_json --check
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet .github
+	$(VENV)/bin/shellcheck --shell=sh infra/hooks/*.sh
 
 format: setup
 	$(VENV)/bin/ruff format .

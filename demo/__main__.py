@@ -26,7 +26,13 @@ SIGTERM, SIGINT and SIGHUP stop it and every process it started (exit status 128
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(
-        "python -m demo", SUMMARY, ["python -m demo", "python -m demo --requests 50 --train-rows 2500 --out out/small"]
+        "python -m demo",
+        SUMMARY,
+        [
+            "python -m demo",
+            "python -m demo --scenario bad-release",
+            "python -m demo --requests 50 --train-rows 2500 --out out/small",
+        ],
     )
     parser.add_argument("--out", default="out/demo", help="each run in its <run id>/ below it; latest names the last")
     parser.add_argument(
@@ -36,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=150, help="requests per traffic phase, at least 20")
     parser.add_argument("--train-rows", type=int, default=6000, help="rows of synthetic training data, at least 1000")
+    parser.add_argument(
+        "--scenario",
+        choices=("default", "bad-release"),
+        default="default",
+        help="default: the whole loop; bad-release: v2 fails under live traffic and the gate rolls it back",
+    )
     args = parser.parse_args(argv)
     processes_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     config = DemoConfig(
@@ -44,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         processes_dir=processes_dir,
         requests_per_phase=args.requests,
         train_rows=args.train_rows,
+        scenario=args.scenario,
     )
     if config.requests_per_phase < 20 or config.train_rows < 1000:
         print("error: --requests must be at least 20 and --train-rows at least 1000", file=sys.stderr)

@@ -15,7 +15,14 @@ Stages:
 3. normal traffic → ``export_inference_data`` → drift job over that window (no alert);
 4. drifted traffic → export → drift job → the drift alert rule fires → ``retrain_on_alert`` → training job
    (on training data v2: the labels of the drifted period have arrived) → model v2 → safe rollout of v2 while
-   traffic flows (10 → 50 → 100 %) → traffic served by v2 → a last export of everything sent.
+   traffic flows (10 → 50 → 100 %, each step judged by the live-metric gate, then a bake at 100 %) → traffic
+   served by v2 → a last export of everything sent.
+
+The ``bad-release`` scenario (``--scenario bad-release``) plays a release that passes every offline check but
+fails under live traffic: after v1 serves, v2 is registered from v1's very model files, and the local endpoint
+platform (only it can) injects errors into v2's routed requests. The smoke test passes (a direct invocation is
+never faulted); the gate at the first traffic step sees v2's error share against v1's over the same window and
+rolls back; v1 serves 100 % at the end, checked with traffic.
 
 It starts by printing the settings (and first training inputs) in which it differs from the app's defaults, also
 kept in ``run.json``. Each run writes its own folder ``out/demo/<run id>/`` (:mod:`demo.run_folder`; ``latest``
@@ -98,15 +105,18 @@ class DemoConfig:
     final_requests: int = 60
     shift: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SHIFT))
     drift_share: float = 0.2
-    step_dwell_seconds: int = 3
+    step_dwell_seconds: int = 4
     traffic_steps: str = "10,50,100"
     stage_timeout: float = 240.0
     seed: int = 7
+    scenario: str = "default"  # or "bad-release"
+    bad_release_error_share: float = 0.3  # of v2's routed requests answered 500 in the bad-release scenario
     train_inputs: Mapping[str, str] = field(default_factory=lambda: {"max_total_trials": "2"})
 
     def as_record(self) -> dict[str, Any]:
         """What run.json records of the configuration."""
         return {
+            "scenario": self.scenario,
             "train_rows": self.train_rows,
             "labelled_rows": self.labelled_rows,
             "requests_per_phase": self.requests_per_phase,
@@ -151,6 +161,14 @@ class Demo:
             "ROLLOUT_STEP_DWELL": f"PT{c.step_dwell_seconds}S",
             "ROLLOUT_PROVISIONING_TIMEOUT": "PT3M",
             "ROLLOUT_MIRROR_PERCENT": "0",
+            # The gates judge seconds-long steps of a 40 requests/s demo on a shared machine: fewer requests
+            # suffice, a step waits a minute at most and then goes on (a demo must end; the record says so),
+            # and a latency above v1's by less than 250 ms is noise (a new process's first answers are slow).
+            "ROLLOUT_GATE_MIN_REQUESTS": "10",
+            "ROLLOUT_GATE_LOW_TRAFFIC_WAIT": "PT1M",
+            "ROLLOUT_GATE_LOW_TRAFFIC": "proceed",
+            "ROLLOUT_GATE_LATENCY_SLACK_MS": "250",
+            "ROLLOUT_BAKE": f"PT{c.step_dwell_seconds}S",
         }
 
     def differences(self, env: Mapping[str, str]) -> list[Difference]:
@@ -247,6 +265,9 @@ class Demo:
     # --- the loop ------------------------------------------------------------------------------------
 
     def _loop(self, run: RunFolder) -> None:
+        if self.config.scenario == "bad-release":
+            self._bad_release()
+            return
         self._first_model()
         start_normal, start_drifted, drifted = self._normal_then_drifted_traffic()
         self._drift_jobs(start_normal, start_drifted, run.drift_report)
@@ -278,6 +299,40 @@ class Demo:
             )
         with self.rec.stage("rollout v1") as stage:
             stage.outcome = self.act.rollout("1")
+
+    def _bad_release(self) -> None:
+        from ml_assets.src.training import synthetic
+        from shared.local.endpoint_router import Fault
+
+        c = self.config
+        self._first_model()
+        with self.rec.stage("traffic: normal on v1") as stage:
+            normal = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1, with_target=False)
+            stage.outcome = self._phase("normal", normal, c.requests_per_phase)
+        with self.rec.stage("release v2 (faulty under live traffic)") as stage:
+            version = self.act.release("1")
+            # Local platform only: nothing in the app or its settings can switch this on.
+            self.host.endpoints.inject_fault(c.endpoint_name, version, Fault(error_share=c.bad_release_error_share))
+            self.rec.facts["injected_fault"] = {"version": version, "error_share": c.bad_release_error_share}
+            stage.outcome = (
+                f"model {c.model_name}:{version} (v1's files); the local platform answers "
+                f"{c.bad_release_error_share:.0%} of its routed requests with 500"
+            )
+        with (
+            self.rec.stage(f"safe rollout v{version} (live traffic)") as stage,
+            self.traffic.in_background(normal, c.rollout_requests_per_second),
+        ):
+            stage.outcome = self.act.rollout(version, expect="rolled_back")
+        with self.rec.stage("traffic on v1 after the rollback") as stage:
+            before = dict(self.sent.by_deployment)
+            extra = synthetic.generate(c.final_requests * 30, seed=c.seed + 4, with_target=False)
+            self._phase("after rollback", extra, c.final_requests)
+            served = {k: v - before.get(k, 0) for k, v in self.sent.by_deployment.items() if v - before.get(k, 0)}
+            v1 = self.rec.facts["rollouts"]["1"]["deployment"]
+            endpoint = self.host.endpoints.get_endpoint(c.endpoint_name)
+            if set(served) != {v1} or endpoint is None or dict(endpoint.traffic) != {v1: 100}:
+                raise DemoError(f"after the rollback, traffic was served by {served}, expected only {v1} at 100 %")
+            stage.outcome = f"{sum(served.values())} requests, all served by {v1} (v1 at 100 %)"
 
     def _normal_then_drifted_traffic(self) -> tuple[datetime, datetime, Any]:
         """Both phases through the endpoint, then an export; returns when each began and the drifted frame."""

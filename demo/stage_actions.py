@@ -115,9 +115,10 @@ class StageActions:
 
         return self.host.state(rollout_key(self.model_name))
 
-    def rollout(self, version: str) -> str:
+    def rollout(self, version: str, *, expect: str = "succeeded") -> str:
         """Deliver v``version``'s ModelRegistered event, then tick the reconciler until its rollout has finished;
-        DemoError unless it succeeded. Returns the traffic it ended with and the phases it went through."""
+        DemoError unless it ended with the outcome ``expect`` (``succeeded`` or ``rolled_back``). Returns the
+        traffic it ended with and the phases it went through."""
         from shared.services.rollout_state import ROLLING_BACK
 
         wait_until(f"ModelRegistered event of v{version} delivered", self._deliver_events, self.timeout, 0.3)
@@ -125,27 +126,55 @@ class StageActions:
         def finished() -> dict[str, Any] | None:
             self._tick()
             doc = self._rollout_doc()
-            if doc and doc.get("version") == version and doc.get("phase") in ("succeeded", "failed", "skipped"):
+            if (
+                doc
+                and doc.get("version") == version
+                and doc.get("phase") in ("succeeded", "failed", "skipped")
+                and not doc.get("cleanup")
+            ):
                 return doc
             return None
 
         doc = wait_until(f"rollout of v{version}", finished, self.timeout, 0.5)
-        self.rec.say(f"  ModelRegistered → deploy_registered_model → reconcile_rollouts: v{version} {doc['phase']}")
+        outcome = doc.get("outcome") or doc["phase"]
+        self.rec.say(f"  ModelRegistered → deploy_registered_model → reconcile_rollouts: v{version} {outcome}")
         for entry in doc.get("history", []):
             if entry.get("to") == ROLLING_BACK and entry.get("from") != ROLLING_BACK:
                 self.rec.mark("rollback", f"v{version} rolled back", parse_stamp(entry.get("at")))
         self.rec.facts.setdefault("rollouts", {})[version] = {
             "phase": doc["phase"],
+            "outcome": outcome,
+            "reason": doc.get("failure_reason"),
             "deployment": doc.get("deployment"),
+            "gate": doc.get("gate"),
+            "gates": doc.get("gates", []),
             "history": [f"{h.get('to')}: {h.get('detail', '')}" for h in doc.get("history", [])],
         }
-        if doc["phase"] != "succeeded":
-            raise DemoError(f"rollout of v{version} ended {doc['phase']}: {doc.get('history', [])[-1:]}")
+        if outcome != expect:
+            raise DemoError(f"rollout of v{version} ended {outcome}, expected {expect}: {doc.get('history', [])[-1:]}")
         endpoint = self.host.endpoints.get_endpoint(self.endpoint_name)
         assert endpoint is not None
         self.rec.sample_traffic(endpoint.traffic)
         steps = " → ".join(h["to"] for h in doc.get("history", []) if h.get("from") != h.get("to"))
-        return f"{doc.get('deployment')} serves {dict(endpoint.traffic)} ({steps})"
+        ended = f"{doc.get('deployment')} serves {dict(endpoint.traffic)}"
+        if outcome == "rolled_back":
+            serving = ", ".join(f"{name} {share} %" for name, share in sorted(endpoint.traffic.items())) or "nothing"
+            ended = f"rolled back ({doc.get('failure_reason')}); {serving} serves"
+        return f"{ended} ({steps})"
+
+    def release(self, from_version: str) -> str:
+        """A new version registered from v``from_version``'s model files (a release that passes every offline
+        check), with its ModelRegistered event queued as the registry's hook would; returns the new version."""
+        from shared.local.events import model_registered_event, publish
+
+        source = self.host.registry.get_model(self.model_name, from_version)
+        assert source.path is not None
+        model = self.host.registry.register(
+            self.model_name, source.path, tags={**source.tags, "released_from": from_version}, description="release"
+        )
+        publish(self.host.state_dir, model_registered_event(model.name, model.version, tags=dict(model.tags)))
+        self.rec.mark("registered", f"v{model.version} registered", parse_stamp(model.properties.get("created")))
+        return model.version
 
     def export(self) -> str:
         from shared.services import state_keys

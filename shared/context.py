@@ -14,10 +14,12 @@ from shared.ports import (
     BlobWriter,
     DataAssetPublisher,
     DataAssetVersions,
+    DeploymentMetrics,
     EndpointPlatform,
     JobPlatform,
     LogSource,
     ModelRegistry,
+    PromotionRegistry,
     StateStore,
 )
 from shared.settings import Settings, get_settings
@@ -120,6 +122,18 @@ class AppContext:
 
         return AzureEndpointPlatform.from_settings(self.settings)
 
+    def deployment_metrics(self) -> DeploymentMetrics:
+        """Per-deployment traffic figures for the rollout gates."""
+        return self._port("deployment_metrics")  # type: ignore[no-any-return]
+
+    def _build_deployment_metrics(self) -> DeploymentMetrics:
+        if self.settings.mode == "local":
+            # The local router measures what it routes: the figures live in the endpoint platform's process.
+            return self.endpoint_platform()  # type: ignore[return-value]
+        from shared.azure.endpoint_metrics import AzureEndpointMetrics
+
+        return AzureEndpointMetrics.from_settings(self.settings)
+
     def model_registry(self) -> ModelRegistry:
         return self._port("model_registry")  # type: ignore[no-any-return]
 
@@ -131,6 +145,30 @@ class AppContext:
         from shared.azure.models import AzureModelRegistry
 
         return AzureModelRegistry.from_settings(self.settings)
+
+    def promotion_registry(self) -> PromotionRegistry:
+        """The registry environments promote through (PROMOTION_REGISTRY; a shared folder in local mode)."""
+        return self._port("promotion_registry")  # type: ignore[no-any-return]
+
+    def _build_promotion_registry(self) -> PromotionRegistry:
+        if self.settings.mode == "local":
+            from shared.local.promotion_registry import LocalPromotionRegistry
+
+            folder = self.settings.local_promotion_registry_dir
+            if not folder:
+                from shared.settings_parsing import SettingsError
+
+                raise SettingsError(
+                    "LOCAL_PROMOTION_REGISTRY_DIR", "is missing (local mode with promotion)", "a folder path"
+                )
+            return LocalPromotionRegistry(folder, self.model_registry())
+        from shared.azure.models import AzureModelRegistry
+        from shared.azure.promotion_registry import AzurePromotionRegistry
+
+        workspace = self.model_registry()
+        return AzurePromotionRegistry.from_settings(
+            self.settings, workspace if isinstance(workspace, AzureModelRegistry) else None
+        )
 
 
 _context: AppContext | None = None

@@ -8,7 +8,7 @@ No Azure SDK is imported here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -217,6 +217,33 @@ class ModelRegistry(Protocol):
         """Copy the model into an Azure ML registry; returns the reference to deploy."""
         ...
 
+    def list_models(self, name: str) -> list[ModelInfo]:
+        """Every version of ``name`` with its tags (empty when there is none)."""
+        ...
+
+    def update_tags(
+        self, name: str, version: str, *, set_tags: Mapping[str, str], remove: tuple[str, ...] = ()
+    ) -> None:
+        """Set and remove tags of one version, leaving the others as they are. Raises NotFoundError."""
+        ...
+
+
+class PromotionRegistry(Protocol):
+    """The Azure ML registry that environments promote model versions through (``PROMOTION_REGISTRY``)."""
+
+    def share(self, name: str, version: str) -> str:
+        """Copy this environment's version into the registry under the same name and version (an existing
+        copy is success); returns the reference the next environment deploys."""
+        ...
+
+    def versions(self, name: str) -> list[ModelInfo]:
+        """The registry's versions of ``name`` with their tags; ``path`` is the reference to deploy."""
+        ...
+
+    def update_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Add or change tags of a registry version. Raises NotFoundError."""
+        ...
+
 
 @dataclass(frozen=True)
 class EndpointState:
@@ -266,6 +293,47 @@ class EndpointPlatform(Protocol):
 
     def invoke(self, endpoint: str, deployment: str, body: bytes) -> bytes:
         """Score ``body`` on one deployment directly (bypassing the traffic rules)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrafficFigures:
+    """What one deployment served over a window: requests, the non-2xx answers among them, latency percentiles.
+
+    ``latency_p90_ms`` / ``latency_p99_ms`` are None when the source has no figure for the window (no request,
+    or a platform that does not report that percentile).
+    """
+
+    requests: int
+    non_2xx: int
+    latency_p90_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+    @property
+    def error_share(self) -> float | None:
+        """Share of non-2xx answers (None without requests)."""
+        return self.non_2xx / self.requests if self.requests else None
+
+    def to_dict(self) -> dict[str, Any]:
+        share = self.error_share
+        return {
+            "requests": self.requests,
+            "non_2xx": self.non_2xx,
+            "error_share": None if share is None else round(share, 6),
+            "latency_p90_ms": None if self.latency_p90_ms is None else round(self.latency_p90_ms, 3),
+            "latency_p99_ms": None if self.latency_p99_ms is None else round(self.latency_p99_ms, 3),
+        }
+
+
+class DeploymentMetrics(Protocol):
+    """Per-deployment traffic figures of an online endpoint (the rollout's live-metric gates)."""
+
+    def traffic(
+        self, endpoint: str, deployments: Sequence[str], start: datetime, end: datetime, *, mirrored: bool = False
+    ) -> dict[str, TrafficFigures]:
+        """The figures of each of ``deployments`` over ``[start, end)``: the live requests the endpoint routed
+        to it, or with ``mirrored`` the mirrored copies it answered. A deployment that served nothing maps to
+        zero requests. TransientError when the metrics cannot be read now."""
         ...
 
 

@@ -19,7 +19,9 @@ from shared.settings_parsing import (
     Setting,
     SettingsError,
     account_url,
+    approval_steps,
     azure_name,
+    azure_region,
     blob_prefix,
     connection_string,
     container_name,
@@ -29,14 +31,19 @@ from shared.settings_parsing import (
     flag,
     fraction,
     guid,
+    low_traffic_action,
     mirror_percent,
     mode,
     model_name,
     name_list,
+    non_negative_number,
     positive_int,
+    positive_number,
     probability,
+    ratio,
     resource_group_name,
     schedule_setting,
+    share,
     stattest,
     tag_condition,
     text,
@@ -299,6 +306,101 @@ class Settings:
         "an integer in 0..50",
         default="0",
     )
+    rollout_bake = duration_setting(
+        "ROLLOUT_BAKE",
+        "After the last traffic step, the new deployment serves 100 % this long, judged by the gate, before the "
+        "previous deployments are retired (0: no bake).",
+        default="PT10M",
+        zero_allowed=True,
+    )
+    rollout_approval_steps = Setting(
+        "ROLLOUT_APPROVAL_STEPS",
+        "Traffic steps (percentages) a rollout enters only after `POST /api/rollouts/{model}/approve`, and `retire` "
+        "(retiring the previous deployments after the bake); empty: none.",
+        approval_steps,
+        "a comma-separated list of percentages and retire, such as 100,retire",
+        optional=True,
+    )
+    rollout_gates = Setting(
+        "ROLLOUT_GATES",
+        "Judge every traffic step, the mirror step and the bake on the new deployment's live traffic (request "
+        "count, share of non-2xx answers, latency p90/p99) against the limits below; a failing gate rolls back.",
+        flag,
+        "true or false",
+        default="true",
+    )
+    rollout_gate_min_requests = Setting(
+        "ROLLOUT_GATE_MIN_REQUESTS",
+        "Requests the new deployment must have served in a step's window to be judged (the baseline likewise "
+        "for the limits relative to it).",
+        positive_int,
+        "a positive integer",
+        default="100",
+    )
+    rollout_gate_max_error_share = Setting(
+        "ROLLOUT_GATE_MAX_ERROR_SHARE",
+        "Highest share of non-2xx answers of the new deployment in a step's window.",
+        share,
+        "a number in [0, 1] (0.01 is 1 %)",
+        default="0.01",
+    )
+    rollout_gate_max_error_share_over_baseline = Setting(
+        "ROLLOUT_GATE_MAX_ERROR_SHARE_OVER_BASELINE",
+        "Highest share of non-2xx answers above the baseline deployments' share in the same window.",
+        share,
+        "a number in [0, 1] (0.005 is half a point)",
+        default="0.005",
+    )
+    rollout_gate_max_latency_ratio = Setting(
+        "ROLLOUT_GATE_MAX_LATENCY_RATIO",
+        "Highest latency p90 (and p99) of the new deployment as a multiple of the baseline's in the same window.",
+        ratio,
+        "a number of at least 1",
+        default="1.5",
+    )
+    rollout_gate_latency_slack_ms = Setting(
+        "ROLLOUT_GATE_LATENCY_SLACK_MS",
+        "A latency above the baseline's by less than this many milliseconds never fails the gate.",
+        non_negative_number,
+        "a number of milliseconds, 0 or more",
+        default="25",
+    )
+    rollout_gate_max_latency_p90_ms = Setting(
+        "ROLLOUT_GATE_MAX_LATENCY_P90_MS",
+        "Highest latency p90 of the new deployment in milliseconds, whatever the baseline's; empty: no limit.",
+        positive_number,
+        "a number of milliseconds",
+        optional=True,
+    )
+    rollout_gate_max_latency_p99_ms = Setting(
+        "ROLLOUT_GATE_MAX_LATENCY_P99_MS",
+        "Highest latency p99 of the new deployment in milliseconds, whatever the baseline's; empty: no limit.",
+        positive_number,
+        "a number of milliseconds",
+        optional=True,
+    )
+    rollout_gate_low_traffic_wait = duration_setting(
+        "ROLLOUT_GATE_LOW_TRAFFIC_WAIT",
+        "How much longer than the dwell a step waits for enough requests to judge.",
+        default="PT30M",
+        zero_allowed=True,
+    )
+    rollout_gate_low_traffic = Setting(
+        "ROLLOUT_GATE_LOW_TRAFFIC",
+        "What a step does when it still has too few requests after the wait: `hold` (wait for an operator's "
+        "approve or abort) or `proceed` (go on without a verdict, recorded).",
+        low_traffic_action,
+        "hold or proceed",
+        default="hold",
+    )
+    metrics_region = Setting(
+        "AML_WORKSPACE_REGION",
+        "Azure region of the workspace (its endpoint's metrics are read from that region's Azure Monitor "
+        "metrics endpoint by the rollout gates); needed in azure mode with ROLLOUT_GATES.",
+        azure_region,
+        "an Azure region name such as westeurope",
+        optional=True,
+    )
     deploy_skip_tag = Setting(
         "DEPLOY_SKIP_TAG",
         "Model versions carrying this tag (key=value) are not deployed.",
@@ -327,6 +429,52 @@ class Settings:
         flag,
         "true or false",
         default="false",
+    )
+
+    # Promotion between environments (one app instance per environment)
+    environment_name = Setting(
+        "ENVIRONMENT_NAME",
+        "This environment's name (such as staging or production), as promotion candidates name it.",
+        azure_name,
+        "an environment name (letters, digits, -, _)",
+        optional=True,
+    )
+    promotion_registry = Setting(
+        "PROMOTION_REGISTRY",
+        "Azure ML registry that model versions are promoted through from one environment to the next.",
+        azure_name,
+        "a registry name",
+        optional=True,
+    )
+    promote_to = Setting(
+        "PROMOTE_TO",
+        "If set, a version whose rollout succeeds here is shared to PROMOTION_REGISTRY and marked a candidate for "
+        "this environment (the next one's ENVIRONMENT_NAME).",
+        azure_name,
+        "an environment name",
+        optional=True,
+    )
+    promotion_source = Setting(
+        "PROMOTION_SOURCE",
+        "If set, the reconcile timer rolls out the versions that this environment marked in PROMOTION_REGISTRY as "
+        "candidates for ENVIRONMENT_NAME.",
+        azure_name,
+        "an environment name",
+        optional=True,
+    )
+    promotion_approval = Setting(
+        "PROMOTION_APPROVAL",
+        "A promotion candidate waits for POST /api/promotions/{model}/{version}/approve before its rollout starts.",
+        flag,
+        "true or false",
+        default="false",
+    )
+    local_promotion_registry_dir = Setting(
+        "LOCAL_PROMOTION_REGISTRY_DIR",
+        "Local mode only: the folder that plays PROMOTION_REGISTRY, shared by the local environments.",
+        text,
+        "a folder path",
+        optional=True,
     )
 
     # Telemetry

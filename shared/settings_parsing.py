@@ -9,6 +9,7 @@ A parser raises :class:`InvalidValue` with what is wrong; :meth:`Setting.read` t
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -158,6 +159,62 @@ def probability(raw: str) -> float:
     return value
 
 
+def _number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidValue("not a number") from None
+    if not math.isfinite(value):
+        raise InvalidValue("not a finite number")
+    return value
+
+
+def share(raw: str) -> float:
+    """A share in [0, 1] (0.01 is 1 %)."""
+    value = _number(raw)
+    if not 0.0 <= value <= 1.0:
+        raise InvalidValue("must be in [0, 1] (0.01 is 1 %)")
+    return value
+
+
+def ratio(raw: str) -> float:
+    value = _number(raw)
+    if value < 1.0:
+        raise InvalidValue("must be at least 1")
+    return value
+
+
+def non_negative_number(raw: str) -> float:
+    value = _number(raw)
+    if value < 0.0:
+        raise InvalidValue("must not be negative")
+    return value
+
+
+def positive_number(raw: str) -> float:
+    value = _number(raw)
+    if value <= 0.0:
+        raise InvalidValue("must be greater than zero")
+    return value
+
+
+def low_traffic_action(raw: str) -> str:
+    if raw not in ("hold", "proceed"):
+        raise InvalidValue("not hold or proceed")
+    return raw
+
+
+def approval_steps(raw: str) -> tuple[str, ...]:
+    """Traffic percentages (1..100) before which a rollout waits for approval, and ``retire``."""
+    items = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+    if not items:
+        raise InvalidValue("empty list")
+    for item in items:
+        if item != "retire" and not (item.isdigit() and 0 < int(item) <= 100):
+            raise InvalidValue(f"{item!r} is neither a percentage in 1..100 nor retire")
+    return tuple(dict.fromkeys(str(int(i)) if i.isdigit() else i for i in items))
+
+
 def guid(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
@@ -186,6 +243,7 @@ model_name = _name_pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}", "model name")
 container_name = _name_pattern(
     r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", "blob container name (3-63 lowercase letters, digits, -)"
 )
+azure_region = _name_pattern(r"[a-z][a-z0-9]{1,39}", "Azure region name such as westeurope")
 blob_prefix = _name_pattern(r"[A-Za-z0-9_.=-]+(?:/[A-Za-z0-9_.=-]+)*", "blob prefix (no leading or trailing /)")
 
 

@@ -11,7 +11,7 @@ timer), never in the event handler, and a small scikit-learn model copies in sec
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.azure.endpoints import translate_endpoint_error
@@ -51,7 +51,7 @@ class AzureModelRegistry(LazyMLClient):
         settings.validate("subscription_id", "resource_group", "workspace_name")
         return cls(settings=settings)
 
-    def _registry(self, name: str) -> Any:
+    def registry_client_for(self, name: str) -> Any:
         with self._lock:
             if name not in self._registry_clients:
                 if self._registry_client is not None:
@@ -79,6 +79,15 @@ class AzureModelRegistry(LazyMLClient):
             raise error from exc
         return _model_info(model, name)
 
+    def list_models(self, name: str) -> list[ModelInfo]:
+        return list_model_versions(self.client, name, f"list versions of model {name}")
+
+    def update_tags(
+        self, name: str, version: str, *, set_tags: Mapping[str, str], remove: tuple[str, ...] = ()
+    ) -> None:
+        what = f"update tags of model {name}:{version}"
+        update_model_tags(self.client, name, version, set_tags=set_tags, remove=remove, what=what)
+
     def share_to_registry(self, name: str, version: str, registry: str) -> str:
         reference = registry_model_ref(registry, name, version)
         if self._in_registry(registry, name, version):
@@ -100,13 +109,50 @@ class AzureModelRegistry(LazyMLClient):
 
     def _in_registry(self, registry: str, name: str, version: str) -> bool:
         try:
-            self._registry(registry).models.get(name=name, version=str(version))
+            self.registry_client_for(registry).models.get(name=name, version=str(version))
         except Exception as exc:
             error = translate_endpoint_error(exc, f"get model {name}:{version} from registry {registry}")
             if isinstance(error, NotFoundError):
                 return False
             raise error from exc
         return True
+
+
+def list_model_versions(
+    client: Any, name: str, what: str, *, reference: Callable[[str], str] | None = None
+) -> list[ModelInfo]:
+    """Every version of ``name`` through ``client.models.list`` (a workspace's or a registry's client); a model
+    that does not exist has none. ``reference(version)`` gives each version's ``path`` (default: the workspace's
+    ``azureml:<name>:<version>``)."""
+    try:
+        models = list(client.models.list(name=name))
+    except Exception as exc:
+        error = translate_endpoint_error(exc, what)
+        if isinstance(error, NotFoundError):
+            return []
+        raise error from exc
+    out = [_model_info(m, name) for m in models]
+    if reference is not None:
+        out = [ModelInfo(m.name, m.version, m.tags, m.properties, path=reference(m.version)) for m in out]
+    return out
+
+
+def update_model_tags(
+    client: Any, name: str, version: str, *, set_tags: Mapping[str, str], remove: tuple[str, ...] = (), what: str
+) -> None:
+    """Get the version, change its tags, put it back with ``models.create_or_update``: Azure ML lets a version's
+    tags and description change (the model files and path cannot), and the request carries the whole version, so
+    the tags not named are kept."""
+    try:
+        model = client.models.get(name=name, version=str(version))
+        tags = {str(k): str(v) for k, v in (model.tags or {}).items() if k not in remove}
+        tags.update({str(k): str(v) for k, v in set_tags.items()})
+        if tags == {str(k): str(v) for k, v in (model.tags or {}).items()}:
+            return  # nothing to change: no write
+        model.tags = tags
+        client.models.create_or_update(model)
+    except Exception as exc:
+        raise translate_endpoint_error(exc, what) from exc
 
 
 def _model_info(model: Any, name: str) -> ModelInfo:

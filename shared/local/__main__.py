@@ -1,4 +1,4 @@
-"""Local mode command line: ``python -m shared.local pipeline|serve`` (the commands are the table in ``cli.py``)."""
+"""Local mode command line: ``python -m shared.local pipeline|serve|demo`` (the commands: the table in ``cli.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from shared.local.cli import COMMANDS, EXAMPLES
 from shared.local.command_help import HelpFormatter, command_parser, examples_epilog
 
 SUMMARY = """\
-Local mode: run an Azure ML pipeline YAML step by step, or serve a model with azmlinfsrv, on this machine.
+Local mode: run an Azure ML pipeline YAML step by step, serve a model with azmlinfsrv, or run the demo.
 
 SIGTERM, SIGINT and SIGHUP stop a command and every process it started (exit status 128 + the signal);
 what a command killed outright left running is stopped by the next start (LOCAL_STATE_DIR/processes/)."""
@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         runners[name] = run
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "demo":  # the demo's own options are passed on to it (python -m demo --help)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.passed_on = extra
     return runners[args.command](args)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from shared.local import pipeline_run, serve
+from shared.local import demo_command, pipeline_run, serve
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -21,6 +21,11 @@ COMMANDS: dict[str, Command] = {
         serve.add_arguments,
         serve.command,
     ),
+    "demo": (
+        "Run the local demo (python -m demo), the default loop or the bad-release scenario",
+        demo_command.add_arguments,
+        demo_command.command,
+    ),
 }
 
 EXAMPLES: dict[str, list[str]] = {
@@ -32,5 +37,9 @@ EXAMPLES: dict[str, list[str]] = {
         "python -m shared.local serve .local/registry/credit-default/1 --port 5001",
         "curl -X POST http://127.0.0.1:5001/score -H 'Content-Type: application/json' \\\n"
         "      -d @ml_assets/endpoints/sample-request.json",
+    ],
+    "demo": [
+        "python -m shared.local demo --scenario bad-release",
+        "python -m shared.local demo --requests 50 --train-rows 2500",
     ],
 }

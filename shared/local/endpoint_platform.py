@@ -12,6 +12,11 @@ What a managed online endpoint is in Azure ML, on one machine:
 - **Rules**: Azure ML's (traffic sums to 100, mirror ≤ 50 % and never to a live deployment, no deletion with
   traffic, deployment names), from :mod:`shared.platform_rules`, the same code as the fake platform
   the rollout reconciler is tested against, so both refuse the same calls with the same errors.
+- **Metrics**: the router records every answer per deployment; :meth:`LocalEndpointPlatform.traffic` answers
+  the rollout gates' queries (:class:`shared.ports.DeploymentMetrics`) from that record.
+- **Faults** (local only): :meth:`LocalEndpointPlatform.inject_fault` makes one model version answer a share of
+  its routed requests with 500 or slower (the bad-release demo). No setting reaches it and the Azure platform
+  has nothing like it: the demo calls it on this object directly.
 - **State file**: after every change, ``<state_dir>/endpoints/<endpoint>.json`` (written atomically) shows the
   traffic, mirror and each deployment's model, port, pid, provisioning state and error, for other processes and
   humans. It is a view, not a store: the object that started the processes owns them.
@@ -35,15 +40,16 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ml_assets.src.stores.atomic_files import write_json_atomic
 from shared import platform_rules
 from shared.local.console_logs import console_log_root
 from shared.local.endpoint_deployment import LocalDeployment, now, resolve_model
-from shared.local.endpoint_router import DEPLOYMENT_HEADER, MIRROR_IN_FLIGHT, EndpointRouter, post
+from shared.local.endpoint_router import DEPLOYMENT_HEADER, MIRROR_IN_FLIGHT, EndpointRouter, Fault, post
 from shared.local.process_registry import ProcessRegistry
 from shared.local.serve import LOOPBACK, ServeError
 from shared.ports import (
@@ -53,6 +59,7 @@ from shared.ports import (
     ModelRegistry,
     NotFoundError,
     PlatformError,
+    TrafficFigures,
     TransientError,
 )
 from shared.settings import Settings
@@ -298,6 +305,27 @@ class LocalEndpointPlatform:
         """Mirrored copies each deployment answered so far."""
         with self._lock:
             return dict(sorted(self._endpoint(endpoint).router.mirrored.items()))
+
+    # --- DeploymentMetrics -------------------------------------------------------------------------------
+
+    def traffic(
+        self, endpoint: str, deployments: Sequence[str], start: datetime, end: datetime, *, mirrored: bool = False
+    ) -> dict[str, TrafficFigures]:
+        """What each deployment answered through the router in ``[start, end)`` (deleted ones included)."""
+        with self._lock:
+            router = self._endpoint(endpoint).router
+        return router.ledger.traffic(deployments, start, end, mirrored=mirrored)
+
+    def inject_fault(self, endpoint: str, model_version: str, fault: Fault | None) -> None:
+        """Local only: make the deployments of ``model_version`` fail or slow down under routed traffic (a
+        direct invocation, such as the rollout's smoke test, is never touched). ``None`` removes the fault."""
+        with self._lock:
+            router = self._endpoint(endpoint).router
+            if fault is None:
+                router.faults.pop(str(model_version), None)
+            else:
+                router.faults[str(model_version)] = fault
+        log.warning("local endpoint %s: fault %s injected into version %s", endpoint, fault, model_version)
 
     def wait_deployment(self, endpoint: str, name: str, timeout: float | None = None) -> DeploymentState:
         """Block until the deployment is no longer ``Creating`` (at most ``timeout``, default the start-up

@@ -10,6 +10,12 @@ deployment's status and body and an ``azureml-model-deployment`` header naming t
 
 Mirrored copies carry the request id ``<id>-mirror``: the export groups console-log lines by request id, and a
 copy under the same id from another deployment would make both requests inconsistent (quarantined).
+
+Every answer a deployment gave through the router (live or mirrored) is recorded with its time, status and
+latency (:class:`TrafficLedger`): the local endpoint platform answers the rollout gates' traffic queries from it,
+as Azure Monitor answers them from the endpoint's metrics in Azure. :class:`Fault` is the local platform's
+fault injection (errors or latency added to one model version's live and mirrored traffic, never to a direct
+invocation): it exists only here, no setting and no port reaches it, so it cannot be switched on in Azure.
 """
 
 from __future__ import annotations
@@ -19,15 +25,19 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from shared.local.serve import LOOPBACK
+from shared.ports import TrafficFigures
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,8 @@ NO_DEPLOYMENT = (
     "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive "
     f"weight values or use a deployment specific header ({DEPLOYMENT_HEADER}) to route."
 )
+
+LEDGER_LIMIT = 200_000  # answers kept per deployment and kind (live, mirrored); older ones are dropped
 
 Route = Callable[[bytes, Mapping[str, str]], tuple[int, bytes, dict[str, str]]]  # body, headers → status, body, headers
 
@@ -56,6 +68,61 @@ class Backend(Protocol):
     def serving_port(self) -> int | None:
         """The port its server listens on; None while it has no server."""
         ...
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Faults the local platform adds to one model version's routed traffic: a share of requests answered 500
+    without reaching the deployment, and a delay before every other one."""
+
+    error_share: float = 0.0
+    added_latency_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_share <= 1.0 or self.added_latency_ms < 0:
+            raise ValueError("error_share must be in [0, 1] and added_latency_ms not negative")
+
+
+class TrafficLedger:
+    """The answers each deployment gave through the router: (wall-clock time, status, latency in ms), in time
+    order, live and mirrored apart. Thread-safe (its own lock; the router's threads append)."""
+
+    def __init__(self, limit: int = LEDGER_LIMIT) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._rows: dict[tuple[str, bool], deque[tuple[float, int, float]]] = {}
+
+    def record(self, deployment: str, status: int, latency_ms: float, *, mirrored: bool = False) -> None:
+        with self._lock:
+            rows = self._rows.setdefault((deployment, mirrored), deque(maxlen=self._limit))
+            rows.append((time.time(), status, latency_ms))
+
+    def figures(self, deployment: str, start: datetime, end: datetime, *, mirrored: bool = False) -> TrafficFigures:
+        """Requests in ``[start, end)``, the non-2xx among them and the latency p90/p99 (nearest rank)."""
+        lo, hi = start.timestamp(), end.timestamp()
+        with self._lock:
+            rows = list(self._rows.get((deployment, mirrored), ()))
+        times = [t for t, _, _ in rows]
+        window = rows[bisect_left(times, lo) : bisect_left(times, hi)]
+        latencies = sorted(latency for _, _, latency in window)
+        return TrafficFigures(
+            requests=len(window),
+            non_2xx=sum(1 for _, status, _ in window if not 200 <= status < 300),
+            latency_p90_ms=_percentile(latencies, 0.90),
+            latency_p99_ms=_percentile(latencies, 0.99),
+        )
+
+    def traffic(
+        self, deployments: Sequence[str], start: datetime, end: datetime, *, mirrored: bool = False
+    ) -> dict[str, TrafficFigures]:
+        return {name: self.figures(name, start, end, mirrored=mirrored) for name in deployments}
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))  # nearest rank, ceil(q * n), in integers
+    return float(ordered[min(rank, len(ordered)) - 1])
 
 
 def post(port: int, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes, dict[str, str]]:
@@ -101,6 +168,8 @@ class EndpointRouter:
     served: Counter[str] = field(default_factory=Counter, init=False)
     mirrored: Counter[str] = field(default_factory=Counter, init=False)
     mirror_dropped: int = field(default=0, init=False)
+    ledger: TrafficLedger = field(default_factory=TrafficLedger, init=False)
+    faults: dict[str, Fault] = field(default_factory=dict, init=False)  # model version -> fault (local only)
 
     def __post_init__(self) -> None:
         self.server = _HTTPServer(self.route)
@@ -151,6 +220,7 @@ class EndpointRouter:
             port = dep.serving_port
             if dep.state != "Succeeded" or port is None:
                 return refuse(503, f"deployment {dep.name} is {dep.state}, not ready to serve")
+            fault = None if wanted else self._fault_of(dep)
             dep.in_flight += 1
             mirror_to = None if wanted else self._pick_mirror()
             if mirror_to is not None and self.mirror_slots.acquire(blocking=False):
@@ -165,14 +235,22 @@ class EndpointRouter:
                 target=self._mirror, args=(mirror_to, mirror_port, body, copy_headers), daemon=True
             ).start()
         served = False
+        started = time.perf_counter()
+        status = 502
         try:
+            if fault is not None and self._inject(fault):
+                status = 500
+                served = True
+                return refuse(500, f"fault injected by the local platform into {dep.name}")
             status, answer, answer_headers = post(port, body, forward, self.request_timeout)
             served = True
         except TimeoutError:
+            status = 504
             return refuse(504, f"deployment {dep.name} did not answer within {self.request_timeout:g}s")
         except (OSError, http.client.HTTPException) as exc:
             return refuse(502, f"deployment {dep.name} is not reachable: {type(exc).__name__}: {exc}")
         finally:
+            self.ledger.record(dep.name, status, (time.perf_counter() - started) * 1000.0)
             with self.lock:
                 dep.in_flight -= 1
                 if served:
@@ -197,14 +275,35 @@ class EndpointRouter:
                 return dep if dep is not None and dep.state == "Succeeded" and dep.serving_port is not None else None
         return None
 
+    def _fault_of(self, dep: Backend) -> Fault | None:
+        spec = getattr(dep, "spec", None)
+        return self.faults.get(str(getattr(spec, "model_version", ""))) if self.faults else None
+
+    def _inject(self, fault: Fault) -> bool:
+        """True when this request is to be answered 500; otherwise sleeps the added latency first."""
+        if fault.error_share and self.rng.random() < fault.error_share:
+            return True
+        if fault.added_latency_ms:
+            time.sleep(fault.added_latency_ms / 1000.0)
+        return False
+
     def _mirror(self, dep: Backend, port: int, body: bytes, headers: dict[str, str]) -> None:
         served = False
+        started = time.perf_counter()
+        status = 502
         try:
-            post(port, body, headers, self.request_timeout)
+            fault = self._fault_of(dep)
+            if fault is not None and self._inject(fault):
+                status = 500
+            else:
+                status, _, _ = post(port, body, headers, self.request_timeout)
             served = True
+        except TimeoutError:
+            status = 504
         except (OSError, http.client.HTTPException) as exc:
             log.debug("mirror copy to %s/%s lost: %s", self.name, dep.name, exc)
         finally:
+            self.ledger.record(dep.name, status, (time.perf_counter() - started) * 1000.0, mirrored=True)
             self.mirror_slots.release()
             with self.lock:
                 dep.in_flight -= 1

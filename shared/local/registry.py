@@ -73,5 +73,21 @@ class LocalRegistry:
         latest = self.store.latest(name)
         return to_model_info(latest) if latest is not None else None
 
+    def list_models(self, name: str) -> list[ModelInfo]:
+        try:
+            return [to_model_info(m) for m in self.store.versions(name)]
+        except LocalRegistryError as exc:
+            raise PlatformError(str(exc)) from exc
+
+    def update_tags(
+        self, name: str, version: str, *, set_tags: Mapping[str, str], remove: tuple[str, ...] = ()
+    ) -> None:
+        try:
+            self.store.update_tags(name, version, set_tags=set_tags, remove=remove)
+        except ModelNotFoundError as exc:
+            raise NotFoundError(str(exc)) from exc
+        except LocalRegistryError as exc:
+            raise PlatformError(str(exc)) from exc
+
     def share_to_registry(self, name: str, version: str, registry: str) -> str:
         raise PlatformError("the local mode has no Azure ML registry to share models into (unset AML_REGISTRY_NAME)")

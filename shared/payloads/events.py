@@ -294,3 +294,13 @@ def _show(value: Any, limit: int = 80) -> str:
     except (ValueError, RecursionError):  # an integer beyond the str() limit, a structure nested too deep
         text = f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_model_name(where: str, value: Any) -> str:
+    """A model name as events carry it (the operator's rollout request reads it the same way)."""
+    return _model_name(where, value)
+
+
+def read_version(where: str, value: Any) -> str:
+    """A model version as events carry it: an integer or a numeric string, normalised ("007" is "7")."""
+    return _version(where, value)

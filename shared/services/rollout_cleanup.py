@@ -69,15 +69,23 @@ def finish_rollback(r: Rollout, now: datetime, logs: LogLines) -> bool:
     if item is not None and not item.delete_requested_at:
         return False  # traffic not restored or deletion not accepted yet: the next tick retries
     restored = ", ".join(f"{k} {v} %" for k, v in (r.baseline_traffic or {}).items()) or "no traffic"
+    r.rolled_back = True
     r.transition(FAILED, now, f"rolled back: {restored} restored, {r.deployment} deleted")
     logs.append(
         (
             logging.WARNING,
             f"{ROLLED_BACK_PREFIX} model={r.model} version={r.version} deployment={r.deployment} "
-            f"reason={json.dumps(r.failure_reason)}",
+            f"reason={json.dumps(r.failure_reason)} gate={json.dumps(_gate_figures(r), sort_keys=True)}",
         )
     )
     return False
+
+
+def _gate_figures(r: Rollout) -> dict | None:
+    """The figures of the last gate judgement (those that failed it, when a gate rolled the rollout back)."""
+    if not r.gate:
+        return None
+    return {k: r.gate.get(k) for k in ("step", "decision", "candidate", "baseline")}
 
 
 def cleanup(platform: EndpointPlatform, r: Rollout, now: datetime, logs: LogLines) -> bool:

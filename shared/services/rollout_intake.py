@@ -23,6 +23,7 @@ from shared.clock import utcnow
 from shared.payloads.events import ModelRegisteredEvent, version_key
 from shared.platform_rules import workspace_model_ref
 from shared.ports import ConflictError, PlatformError, StateStore, TransientError
+from shared.services.rollout_gates import GateLimits
 from shared.services.rollout_state import (
     EVENT_ID_LIMIT,
     FAILED,
@@ -52,10 +53,29 @@ class RolloutConfig:
     registry: str | None = None
     instance_type: str | None = None
     data_collection: bool = False
+    gate: GateLimits | None = None  # None: no live-metric gates (ROLLOUT_GATES=false)
+    bake: timedelta = timedelta(0)
+    approval_steps: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Any) -> RolloutConfig:
+        gate = None
+        if settings.rollout_gates:
+            gate = GateLimits(
+                min_requests=settings.rollout_gate_min_requests,
+                max_error_share=settings.rollout_gate_max_error_share,
+                max_error_share_over_baseline=settings.rollout_gate_max_error_share_over_baseline,
+                max_latency_ratio=settings.rollout_gate_max_latency_ratio,
+                latency_slack_ms=settings.rollout_gate_latency_slack_ms,
+                max_latency_p90_ms=settings.rollout_gate_max_latency_p90_ms,
+                max_latency_p99_ms=settings.rollout_gate_max_latency_p99_ms,
+                low_traffic_wait=settings.rollout_gate_low_traffic_wait,
+                low_traffic_action=settings.rollout_gate_low_traffic,
+            )
         return cls(
+            gate=gate,
+            bake=settings.rollout_bake,
+            approval_steps=tuple(settings.rollout_approval_steps or ()),
             model_name=settings.model_name,
             endpoint_name=settings.endpoint_name,
             traffic_steps=tuple(settings.rollout_traffic_steps),
@@ -96,8 +116,17 @@ def record_model_registered(
     *,
     clock: Callable[[], datetime] = utcnow,
     attempts: int = 8,
+    model_ref: str | None = None,
+    requested_by: str = "event",
 ) -> RecordOutcome:
     """Record the rollout an event asks for (or why it is ignored). Safe to call any number of times.
+
+    ``model_ref`` deploys that reference instead of the workspace's ``azureml:<model>:<version>`` (a promotion
+    candidate already in a registry; nothing is shared then).
+
+    ``requested_by="operator"`` (``POST /api/rollouts``): the same recording, but an operator may roll out an
+    older version (a rollback) or the serving one again (a redeploy); only the same request (its id) or an
+    unfinished rollout of the same version is a duplicate.
 
     Raises TransientError / PlatformError when the state store cannot be read or written (the caller
     lets Event Grid redeliver), and TransientError when the document kept changing under it.
@@ -117,7 +146,7 @@ def record_model_registered(
         found = store.get(key)
         now = clock()
         if found is None:
-            rollout = _new_rollout(event, config, now, None)
+            rollout = _new_rollout(event, config, now, None, model_ref=model_ref, requested_by=requested_by)
             try:
                 store.create(key, rollout.to_dict())
             except ConflictError:
@@ -129,10 +158,12 @@ def record_model_registered(
             current = Rollout.from_dict(found.data)
         except ValueError as exc:
             raise PlatformError(f"{key}: {exc}; delete or fix the document") from None
-        ignored = _ignore_reason(current, event)
+        ignored = (
+            _operator_ignore_reason(current, event) if requested_by == "operator" else _ignore_reason(current, event)
+        )
         if ignored is not None:
             return RecordOutcome(ignored[0], model, version, ignored[1], current.rollout_id)
-        rollout = _new_rollout(event, config, now, current)
+        rollout = _new_rollout(event, config, now, current, model_ref=model_ref, requested_by=requested_by)
         try:
             store.replace(key, rollout.to_dict(), found.etag)
         except ConflictError:
@@ -143,6 +174,9 @@ def record_model_registered(
         detail = f"after version {current.version} ({current.phase})"
         return RecordOutcome(RolloutDecision.STARTED, model, version, detail, rollout.rollout_id)
     raise TransientError(f"{key}: changed {attempts} times while recording version {version}; retry later")
+
+
+_SOURCES = {"event": "ModelRegistered event", "operator": "operator request"}
 
 
 def _ignore_reason(current: Rollout, event: ModelRegisteredEvent) -> tuple[RolloutDecision, str] | None:
@@ -160,7 +194,23 @@ def _ignore_reason(current: Rollout, event: ModelRegisteredEvent) -> tuple[Rollo
     return None
 
 
-def _new_rollout(event: ModelRegisteredEvent, config: RolloutConfig, now: datetime, old: Rollout | None) -> Rollout:
+def _operator_ignore_reason(current: Rollout, event: ModelRegisteredEvent) -> tuple[RolloutDecision, str] | None:
+    if event.event_id in current.event_ids:
+        return RolloutDecision.DUPLICATE, f"request {event.event_id} was already recorded ({current.phase})"
+    if current.active and version_key(event.version) == version_key(current.version):
+        return RolloutDecision.DUPLICATE, f"version {current.version} is being rolled out ({current.phase})"
+    return None
+
+
+def _new_rollout(
+    event: ModelRegisteredEvent,
+    config: RolloutConfig,
+    now: datetime,
+    old: Rollout | None,
+    *,
+    model_ref: str | None = None,
+    requested_by: str = "event",
+) -> Rollout:
     rollout_id = uuid.uuid4().hex
     rollout = Rollout(
         model=event.model_name,
@@ -168,18 +218,20 @@ def _new_rollout(event: ModelRegisteredEvent, config: RolloutConfig, now: dateti
         version=event.version,
         rollout_id=rollout_id,
         deployment=deployment_name(event.model_name, event.version, rollout_id),
-        model_ref=workspace_model_ref(event.model_name, event.version),
-        registry=config.registry,
+        model_ref=model_ref or workspace_model_ref(event.model_name, event.version),
+        registry=None if model_ref else config.registry,
         instance_type=config.instance_type,
         data_collection=config.data_collection,
         traffic_steps=list(config.traffic_steps),
         mirror_percent=config.mirror_percent,
+        approval_steps=list(config.approval_steps),
+        requested_by=requested_by,
         created_at=iso(now),
         phase_entered_at=iso(now),
         event_ids=[event.event_id],
     )
     rollout.history.append(
-        {"at": iso(now), "from": None, "to": PENDING, "detail": f"ModelRegistered event {event.event_id}"}
+        {"at": iso(now), "from": None, "to": PENDING, "detail": f"{_SOURCES[requested_by]} {event.event_id}"}
     )
     if old is None:
         return rollout

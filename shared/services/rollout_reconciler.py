@@ -27,6 +27,7 @@ from shared.clock import utcnow
 from shared.ports import (
     ConflictError,
     CorruptDocumentError,
+    DeploymentMetrics,
     EndpointPlatform,
     LockHeldError,
     ModelRegistry,
@@ -37,7 +38,7 @@ from shared.ports import (
 from shared.services import state_keys
 from shared.services.rollout_cleanup import cleanup, fail, finish_rollback
 from shared.services.rollout_intake import RolloutConfig
-from shared.services.rollout_state import ROLLING_BACK, TERMINAL, LogLines, Rollout
+from shared.services.rollout_state import RETIRING, ROLLING_BACK, TERMINAL, LogLines, Rollout
 from shared.services.rollout_steps import PhaseSteps, RolloutFailure
 from shared.services.timestamps import iso, parse_iso
 
@@ -61,11 +62,12 @@ class RolloutReconciler:
         sample_request: Callable[[], bytes],
         *,
         registry: ModelRegistry | Callable[[], ModelRegistry] | None = None,
+        metrics: DeploymentMetrics | Callable[[], DeploymentMetrics] | None = None,
         clock: Callable[[], datetime] = utcnow,
         max_steps: int = 12,
     ) -> None:
-        """``platform`` and ``registry`` may be factories: they are then built only when a rollout needs
-        them, so an idle tick touches nothing but the state store."""
+        """``platform``, ``registry`` and ``metrics`` may be factories: they are then built only when a rollout
+        needs them, so an idle tick touches nothing but the state store."""
         self.store = store
         self._platform = platform
         self.config = config
@@ -73,7 +75,10 @@ class RolloutReconciler:
         self._registry = registry
         self.clock = clock
         self.max_steps = max_steps
-        self._steps = PhaseSteps(lambda: self.platform, lambda: self.registry, config, sample_request)
+        self._metrics = metrics
+        self._steps = PhaseSteps(
+            lambda: self.platform, lambda: self.registry, config, sample_request, lambda: self.metrics
+        )
 
     @property
     def platform(self) -> EndpointPlatform:
@@ -86,6 +91,12 @@ class RolloutReconciler:
         if self._registry is not None and not hasattr(self._registry, "share_to_registry"):
             self._registry = self._registry()  # type: ignore[operator]
         return self._registry  # type: ignore[return-value]
+
+    @property
+    def metrics(self) -> DeploymentMetrics | None:
+        if self._metrics is not None and not hasattr(self._metrics, "traffic"):
+            self._metrics = self._metrics()  # type: ignore[operator]
+        return self._metrics  # type: ignore[return-value]
 
     def run(self) -> TickOutcome:
         try:
@@ -148,6 +159,11 @@ class RolloutReconciler:
             return False
         if r.phase == ROLLING_BACK:
             return finish_rollback(r, now, logs)
+        if r.abort_requested and r.phase != RETIRING:
+            who = r.abort_requested.get("by") or "an operator"
+            why = r.abort_requested.get("reason")
+            fail(r, now, f"aborted by {who}" + (f": {why}" if why else ""), logs)
+            return True
         if blocked:
             return False  # traffic of a superseded deployment is not restored yet: change nothing else
         try:

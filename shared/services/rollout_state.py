@@ -34,6 +34,7 @@ PROVISIONING = "provisioning"  # waiting for the deployment to provision (ROLLOU
 SMOKE_TEST = "smoke_test"  # the deployment is invoked directly with the sample request
 MIRROR = "mirror"  # a copy of live traffic goes to the new deployment (ROLLOUT_MIRROR_PERCENT)
 TRAFFIC = "traffic"  # the new deployment takes ROLLOUT_TRAFFIC_STEPS[step] % of live traffic
+BAKE = "bake"  # the new deployment serves 100 % for ROLLOUT_BAKE, judged by the gate; the previous ones still exist
 RETIRING = "retiring"  # the new deployment serves 100 %; the previous ones are being deleted
 ROLLING_BACK = "rolling_back"  # a step failed: previous traffic is being restored, the new deployment deleted
 SUCCEEDED = "succeeded"
@@ -42,14 +43,17 @@ SKIPPED = "skipped"  # nothing to do (a newer or the same version already serves
 
 TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED})
 PHASES = (
-    frozenset({PENDING, SHARING, ENDPOINT, CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TRAFFIC, RETIRING, ROLLING_BACK})
+    frozenset(
+        {PENDING, SHARING, ENDPOINT, CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TRAFFIC, BAKE, RETIRING, ROLLING_BACK}
+    )
     | TERMINAL
 )
 # Phases in which the new deployment may exist (a superseding rollout must clean it up).
-DEPLOYMENT_MAY_EXIST = frozenset({CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TRAFFIC, ROLLING_BACK})
+DEPLOYMENT_MAY_EXIST = frozenset({CREATING, PROVISIONING, SMOKE_TEST, MIRROR, TRAFFIC, BAKE, ROLLING_BACK})
 
 HISTORY_LIMIT = 100
 PAST_LIMIT = 20
+GATE_LIMIT = 50  # gate judgements kept in the document (the last one is also in ``gate``)
 EVENT_ID_LIMIT = 20
 
 # Log lines a reconciler step produces, written only once the state they describe is stored.
@@ -220,6 +224,16 @@ class Rollout:
     last_error: str | None = None
     failure_reason: str | None = None
     traffic_reapplied: int = 0
+    window_start: str | None = None  # start of the window the gate judges (the step's traffic was set then)
+    gate: dict[str, Any] | None = None  # the last gate judgement: decision, reasons, figures, window, limits
+    gates: list[dict[str, Any]] = field(default_factory=list)  # every judgement of this rollout (bounded)
+    gate_waiting_since: str | None = None  # first judgement with too little traffic in this window
+    approval_steps: list[str] = field(default_factory=list)  # labels that wait for an operator (ROLLOUT_APPROVAL_STEPS)
+    approvals: list[dict[str, Any]] = field(default_factory=list)  # what operators approved: label, at, by
+    awaiting_approval: str | None = None  # the label the rollout waits on ("100", "retire", "low-traffic:10")
+    abort_requested: dict[str, Any] | None = None  # an operator's abort: at, by, reason (the next tick acts on it)
+    requested_by: str = "event"  # event | operator (an operator may roll out an older version)
+    rolled_back: bool = False  # ended in failed after its traffic was restored and its deployment deleted
     deployed: dict[str, Any] | None = None  # what serves 100 % after the last successful rollout
     cleanup: list[CleanupItem] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
@@ -249,6 +263,7 @@ class Rollout:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["state"] = self.phase  # the one word `status` readers look for first
+        out["outcome"] = self.outcome
         return out
 
     def transition(self, to: str, now: datetime, detail: str = "") -> None:
@@ -269,13 +284,27 @@ class Rollout:
         self.history.append({"at": iso(now), "from": self.phase, "to": self.phase, "detail": detail})
         del self.history[:-HISTORY_LIMIT]
 
+    @property
+    def outcome(self) -> str:
+        """The phase, except ``rolled_back`` for a failed rollout whose deployment had taken traffic away."""
+        return "rolled_back" if self.phase == FAILED and self.rolled_back else self.phase
+
+    def approved(self, label: str) -> bool:
+        return any(a.get("label") == label for a in self.approvals)
+
+    def record_gate(self, judgement: dict[str, Any]) -> None:
+        self.gate = judgement
+        self.gates.append(judgement)
+        del self.gates[:-GATE_LIMIT]
+
     def summary(self, outcome: str | None = None) -> dict[str, Any]:
         return {
             "rollout_id": self.rollout_id,
             "version": self.version,
             "deployment": self.deployment,
-            "outcome": outcome or self.phase,
+            "outcome": outcome or self.outcome,
             "reason": self.failure_reason,
+            "gate": self.gate,
             "created_at": self.created_at,
             "finished_at": self.finished_at,
         }

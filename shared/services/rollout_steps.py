@@ -13,15 +13,25 @@ Plain Python, no Azure SDK.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from shared.payloads.events import version_key
 from shared.platform_rules import live, model_version_from_ref
-from shared.ports import DeploymentSpec, EndpointPlatform, ModelRegistry, PlatformError, TransientError
+from shared.ports import (
+    DeploymentMetrics,
+    DeploymentSpec,
+    EndpointPlatform,
+    ModelRegistry,
+    PlatformError,
+    TransientError,
+)
+from shared.services.rollout_gates import GATE_FAILED_PREFIX, PROCEED, GateDecision, judge, pool
 from shared.services.rollout_intake import RolloutConfig
 from shared.services.rollout_state import (
+    BAKE,
     CREATING,
     ENDPOINT,
     MIRROR,
@@ -41,13 +51,16 @@ from shared.services.rollout_state import (
 from shared.services.timestamps import iso, parse_iso
 
 SUCCESS_PREFIX = "ROLLOUT_SUCCEEDED"  # the first word of the line a completed rollout writes
+APPROVAL_PREFIX = "ROLLOUT_AWAITING_APPROVAL"  # the first word of the line a rollout waiting for an operator writes
+RETIRE = "retire"  # the approval label of retiring the previous deployments
+LOW_TRAFFIC = "low-traffic:"  # the approval label prefix of a step held for too little traffic
 
 _BUSY_STATES = ("Creating", "Updating")
 _TRAFFIC_REAPPLY_LIMIT = 3
 
 
 class RolloutFailure(Exception):
-    """A step failed for good (bad smoke test, provisioning failed or timed out): roll back."""
+    """A step failed for good (bad smoke test, failing gate, provisioning failed or timed out): roll back."""
 
 
 class PhaseSteps:
@@ -59,9 +72,11 @@ class PhaseSteps:
         registry: Callable[[], ModelRegistry | None],
         config: RolloutConfig,
         sample_request: Callable[[], bytes],
+        metrics: Callable[[], DeploymentMetrics | None] = lambda: None,
     ) -> None:
         self._platform = platform
         self._registry = registry
+        self._metrics = metrics
         self.config = config
         self.sample_request = sample_request
 
@@ -102,7 +117,7 @@ class PhaseSteps:
             raise RolloutFailure(f"endpoint {r.endpoint} is {endpoint.provisioning_state}")
         baseline = live(endpoint.traffic)
         deployments = {d.name: d for d in self.platform.list_deployments(r.endpoint)}
-        for name in baseline:
+        for name in baseline if r.requested_by != "operator" else ():  # an operator may roll back or redeploy
             serving = model_version_from_ref(deployments[name].model if name in deployments else None, r.model)
             if serving is not None and _not_older(serving, r.version):
                 r.deployed = {"version": serving, "deployment": name, "at": iso(now)}  # what actually serves
@@ -161,8 +176,10 @@ class PhaseSteps:
             self.platform.set_traffic(r.endpoint, baseline, mirror)
             r.traffic, r.mirror = dict(baseline), mirror
             r.transition(MIRROR, now, f"smoke test passed; mirroring {r.mirror_percent} % of live traffic")
-            r.wait_until = iso(now + self.config.step_dwell)
+            self._start_window(r, now, self.config.step_dwell)
         else:
+            if not self._approved(r, now, str(r.traffic_steps[0]), logs):
+                return False
             self._enter_traffic(r, 0, now, "smoke test passed")
         return self.config.step_dwell <= timedelta(0)
 
@@ -170,7 +187,11 @@ class PhaseSteps:
         if not self._dwelled(r, now) or not self._traffic_applied(r, now, logs):
             return False
         self._smoke(r)
-        self._enter_traffic(r, 0, now, f"mirror at {r.mirror_percent} % held, smoke test passed")
+        if not self._gate(r, now, logs, "mirror", mirrored=True):
+            return False
+        if not self._approved(r, now, str(r.traffic_steps[0]), logs):
+            return False
+        self._enter_traffic(r, 0, now, f"mirror at {r.mirror_percent} % held, smoke test and gate passed")
         return self.config.step_dwell <= timedelta(0)
 
     def _step_traffic(self, r: Rollout, now: datetime, logs: LogLines) -> bool:
@@ -178,10 +199,31 @@ class PhaseSteps:
             return False
         self._smoke(r)
         step = r.step or 0
-        held = f"{r.traffic_steps[step]} % held, smoke test passed"
+        if not self._gate(r, now, logs, str(r.traffic_steps[step])):
+            return False
+        held = f"{r.traffic_steps[step]} % held, smoke test {'and gate ' if self.config.gate else ''}passed"
         if step + 1 < len(r.traffic_steps):
+            if not self._approved(r, now, str(r.traffic_steps[step + 1]), logs):
+                return False
             self._enter_traffic(r, step + 1, now, held)
             return self.config.step_dwell <= timedelta(0)
+        if self.config.bake > timedelta(0) and r.baseline_traffic:
+            r.transition(BAKE, now, f"{held}; {r.deployment} serves 100 %, baking for {self.config.bake}")
+            self._start_window(r, now, self.config.bake)
+            return False
+        return self._retire(r, now, held, logs)
+
+    def _step_bake(self, r: Rollout, now: datetime, logs: LogLines) -> bool:
+        if not self._dwelled(r, now) or not self._traffic_applied(r, now, logs):
+            return False
+        self._smoke(r)
+        if not self._gate(r, now, logs, "bake"):
+            return False
+        return self._retire(r, now, f"bake of {self.config.bake} at 100 % passed", logs)
+
+    def _retire(self, r: Rollout, now: datetime, held: str, logs: LogLines) -> bool:
+        if not self._approved(r, now, RETIRE, logs):
+            return False
         r.deployed = {"version": r.version, "deployment": r.deployment, "model_ref": r.model_ref, "at": iso(now)}
         retiring = ", ".join(n for n in r.previous if n != r.deployment) or "nothing"
         r.transition(RETIRING, now, f"{held}; {r.deployment} serves 100 %; retiring {retiring}")
@@ -200,6 +242,129 @@ class PhaseSteps:
         r.transition(SUCCEEDED, now, f"{r.deployment} serves version {r.version}")
         logs.append((logging.INFO, f"{SUCCESS_PREFIX} model={r.model} version={r.version} deployment={r.deployment}"))
         return False
+
+    # --- the gate and approvals -------------------------------------------------------------------
+    def _gate(self, r: Rollout, now: datetime, logs: LogLines, label: str, *, mirrored: bool = False) -> bool:
+        """True when the step may end: the gate passed (or is off, or too little traffic and the setting says
+        proceed). False while it waits for traffic or an operator. Raises RolloutFailure when it fails."""
+        limits = self.config.gate
+        if limits is None:
+            return True
+        if not live(r.baseline_traffic):
+            # The first deployment on the endpoint: nothing served before, so nothing to fall back to.
+            if r.gate is None:
+                r.record_gate(
+                    {
+                        "at": iso(now),
+                        "step": label,
+                        "decision": "skipped",
+                        "reasons": [],
+                        "notes": ["first deployment on the endpoint: nothing to compare with or restore"],
+                    }
+                )
+            return True
+        metrics = self._metrics()
+        if metrics is None:
+            raise RolloutFailure("ROLLOUT_GATES is on but no deployment metrics source is available")
+        start = parse_iso(r.window_start or r.phase_entered_at or iso(now))
+        others = sorted(n for n in live(r.baseline_traffic) if n != r.deployment)
+        if mirrored:
+            candidate = metrics.traffic(r.endpoint, [r.deployment], start, now, mirrored=True).get(r.deployment)
+            baseline_figures = metrics.traffic(r.endpoint, others, start, now) if others else {}
+        else:
+            figures = metrics.traffic(r.endpoint, [r.deployment, *others], start, now)
+            candidate = figures.get(r.deployment)
+            baseline_figures = {k: v for k, v in figures.items() if k != r.deployment}
+        if candidate is None:
+            raise TransientError(f"the metrics source returned no figures for {r.deployment}")
+        verdict = judge(candidate, pool(baseline_figures.get(n) for n in others if n in baseline_figures), limits)
+        judgement = {
+            "at": iso(now),
+            "phase": r.phase,
+            "step": label,
+            "mirrored": mirrored,
+            "window": {"start": iso(start), "end": iso(now)},
+            "decision": verdict.decision.value,
+            "reasons": list(verdict.reasons),
+            "notes": list(verdict.notes),
+            **verdict.figures(),
+            "baseline_deployments": others,
+            "limits": limits.to_dict(),
+        }
+        if verdict.decision == GateDecision.FAILED:
+            r.record_gate(judgement)
+            logs.append(
+                (
+                    logging.ERROR,
+                    f"{GATE_FAILED_PREFIX} model={r.model} version={r.version} deployment={r.deployment} "
+                    f"step={label} reason={json.dumps(verdict.reason)} "
+                    f"figures={json.dumps(verdict.figures(), sort_keys=True)}",
+                )
+            )
+            raise RolloutFailure(f"gate at {label}: {verdict.reason}")
+        if verdict.decision == GateDecision.PASSED:
+            last = r.gates[-1] if r.gates else {}
+            if last.get("decision") == "passed" and last.get("window", {}).get("start") == iso(start):
+                r.gates[-1] = r.gate = judgement  # judged again while waiting (approval): one entry per window
+            else:
+                r.record_gate(judgement)
+            r.gate_waiting_since = None
+            if r.awaiting_approval == LOW_TRAFFIC + label:
+                r.awaiting_approval = None
+            return True
+        return self._too_little_traffic(r, now, logs, label, judgement)
+
+    def _too_little_traffic(self, r: Rollout, now: datetime, logs: LogLines, label: str, judgement: dict) -> bool:
+        limits = self.config.gate
+        assert limits is not None
+        since = parse_iso(r.gate_waiting_since) if r.gate_waiting_since else now
+        first = r.gate_waiting_since is None
+        r.gate_waiting_since = iso(since)
+        hold_label = LOW_TRAFFIC + label
+        if r.approved(hold_label):
+            judgement["low_traffic"] = "approved by an operator"
+        elif now - since < limits.low_traffic_wait:
+            judgement["low_traffic"] = f"waiting until {iso(since + limits.low_traffic_wait)}"
+            if first:
+                r.record_gate(judgement)
+                r.note(now, f"gate at {label}: too little traffic; waiting up to {limits.low_traffic_wait}")
+            else:
+                r.gate = judgement  # the latest figures, without a history entry per tick
+            return False
+        elif limits.low_traffic_action == PROCEED:
+            judgement["low_traffic"] = "proceeded (ROLLOUT_GATE_LOW_TRAFFIC=proceed)"
+        else:
+            judgement["low_traffic"] = "held for an operator (ROLLOUT_GATE_LOW_TRAFFIC=hold)"
+            if r.awaiting_approval != hold_label:
+                r.record_gate(judgement)
+                r.awaiting_approval = hold_label
+                r.note(now, f"gate at {label}: still too little traffic after {limits.low_traffic_wait}; held")
+                logs.append((logging.WARNING, self._approval_line(r, hold_label)))
+            else:
+                r.gate = judgement
+            return False
+        r.record_gate(judgement)
+        r.gate_waiting_since = None
+        r.awaiting_approval = None
+        r.note(now, f"gate at {label}: too little traffic, {judgement['low_traffic']}")
+        return True
+
+    def _approved(self, r: Rollout, now: datetime, label: str, logs: LogLines) -> bool:
+        """True when ``label`` needs no approval or has one; otherwise the rollout waits, saying so once."""
+        if label not in r.approval_steps or r.approved(label):
+            if r.awaiting_approval == label:
+                r.awaiting_approval = None
+                r.note(now, f"approved: {label}")
+            return True
+        if r.awaiting_approval != label:
+            r.awaiting_approval = label
+            r.note(now, f"waiting for approval before {label} (ROLLOUT_APPROVAL_STEPS)")
+            logs.append((logging.WARNING, self._approval_line(r, label)))
+        return False
+
+    @staticmethod
+    def _approval_line(r: Rollout, label: str) -> str:
+        return f"{APPROVAL_PREFIX} model={r.model} version={r.version} deployment={r.deployment} step={label}"
 
     # --- what the steps share ---------------------------------------------------------------------
     def _spec(self, r: Rollout) -> DeploymentSpec:
@@ -220,6 +385,11 @@ class PhaseSteps:
         deadline = now + self.config.provisioning_timeout
         r.deadline = iso(deadline)
         return deadline
+
+    def _start_window(self, r: Rollout, now: datetime, dwell: timedelta) -> None:
+        r.wait_until = iso(now + dwell)
+        r.window_start = iso(now)
+        r.gate_waiting_since = None
 
     def _dwelled(self, r: Rollout, now: datetime) -> bool:
         return not r.wait_until or now >= parse_iso(r.wait_until)
@@ -267,7 +437,7 @@ class PhaseSteps:
         r.traffic, r.mirror = target, {}
         r.step = index
         r.traffic_reapplied = 0
-        r.wait_until = iso(now + self.config.step_dwell)
+        self._start_window(r, now, self.config.step_dwell)
 
     def _smoke(self, r: Rollout) -> None:
         try:

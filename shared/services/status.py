@@ -15,7 +15,8 @@ from shared.services.retraining_decisions import bounded_record
 
 
 def read_status(store: StateStore) -> dict[str, Any]:
-    """Export watermark, rollouts, last retraining and last drift job; empty sections when unset. A rejected
+    """Export watermark, rollouts, last retraining and last drift job, the champion per model, the promotion
+    documents; empty sections when unset. A rejected
     alert body is shown as an excerpt, with the key of the decision record that keeps it whole."""
 
     def doc(key: str) -> dict[str, Any]:
@@ -39,7 +40,24 @@ def read_status(store: StateStore) -> dict[str, Any]:
         "rollouts": rollouts,
         "retraining": {"last": _retraining_last(doc(state_keys.RETRAINING_LAST))},
         "drift": {"last": doc(state_keys.DRIFT_LAST)},
+        "champions": _documents(store, state_keys.CHAMPION_PREFIX),
+        "promotions": _documents(store, state_keys.PROMOTION_PREFIX),
     }
+
+
+def _documents(store: StateStore, prefix: str) -> dict[str, Any]:
+    """The documents under ``prefix``, by their key without it (and without ``.json``)."""
+    out: dict[str, Any] = {}
+    for key in store.list(prefix):
+        name = key.removeprefix(prefix).removesuffix(".json")
+        try:
+            found = store.get(key)
+        except CorruptDocumentError as exc:
+            out[name] = unreadable(exc)
+            continue
+        if found is not None:
+            out[name] = found.data
+    return out
 
 
 def unreadable(exc: CorruptDocumentError) -> dict[str, Any]:

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.context import get_context
+from shared.context import AppContext, get_context
 from shared.payloads import PayloadError
 from shared.ports import CorruptDocumentError, PlatformError, TransientError
 from shared.settings_parsing import SettingsError
+
+if TYPE_CHECKING:
+    from shared.services.rollout_reconciler import RolloutReconciler
 
 # The event model and the rollout service are imported inside the functions: function start-up
 # (every cold start indexes all functions) does not pay for them.
@@ -90,25 +94,35 @@ def _read_sample_request() -> bytes:
     return SAMPLE_REQUEST.read_bytes()
 
 
-@bp.function_name("reconcile_rollouts")
-@bp.timer_trigger(arg_name="timer", schedule="%ROLLOUT_RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def reconcile_rollouts(timer: func.TimerRequest) -> None:
+def build_reconciler(context: AppContext) -> RolloutReconciler:
+    """The one reconciler of the app (the timer and the operator controls run the same state machine)."""
     from shared.services.rollout_intake import RolloutConfig
     from shared.services.rollout_reconciler import RolloutReconciler
 
+    config = RolloutConfig.from_settings(context.settings)
+    return RolloutReconciler(
+        context.state_store(),
+        context.endpoint_platform,  # built on first use: an idle tick needs no Azure ML client
+        config,
+        _read_sample_request,
+        registry=context.model_registry if config.registry else None,
+        metrics=context.deployment_metrics if config.gate is not None else None,
+    )
+
+
+@bp.function_name("reconcile_rollouts")
+@bp.timer_trigger(arg_name="timer", schedule="%ROLLOUT_RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def reconcile_rollouts(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("reconcile_rollouts: running late (past due)")
+    from shared.triggers.rollout_followups import follow_up, pick_up_candidates
+
     try:
         context = get_context()
-        config = RolloutConfig.from_settings(context.settings)
-        reconciler = RolloutReconciler(
-            context.state_store(),
-            context.endpoint_platform,  # built on first use: an idle tick needs no Azure ML client
-            config,
-            _read_sample_request,
-            registry=context.model_registry if config.registry else None,
-        )
-        tick = reconciler.run()
+        pick_up_candidates(context)
+        tick = build_reconciler(context).run()
+        if tick.acted:
+            follow_up(context)
     except SettingsError as exc:
         log.error("reconcile_rollouts: configuration error: %s", exc)
         raise

@@ -122,6 +122,16 @@ def test_v2_serves_100_percent_at_the_end(loop: dict) -> None:
     assert any(len(split) == 2 for split in splits), splits
 
 
+def test_every_step_of_v2_and_the_bake_passed_the_live_metric_gate(loop: dict) -> None:
+    rollouts = loop["record"]["rollouts"]
+    assert rollouts["1"]["outcome"] == "succeeded" and rollouts["1"]["gate"]["decision"] == "skipped"  # first model
+    v2 = rollouts["2"]
+    assert v2["outcome"] == "succeeded" and v2["reason"] is None
+    passed = {g["step"] for g in v2["gates"] if g["decision"] == "passed"}
+    assert passed == {"10", "50", "100", "bake"}, v2["gates"]
+    assert all(g["decision"] != "failed" for g in v2["gates"])
+
+
 def test_exactly_one_retraining_job_ran_and_registered_v2(loop: dict) -> None:
     jobs = [json.loads(p.read_text()) for p in (loop["root"] / "state" / "jobs").glob("*/job.json")]
     training = [j for j in jobs if "train" in j.get("experiment_name", j.get("experiment", ""))]

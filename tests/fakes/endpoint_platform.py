@@ -294,6 +294,15 @@ class FakeModelRegistry:
         versions = sorted((int(v) for n, v in self.models if n == name), reverse=True)
         return self.get_model(name, str(versions[0])) if versions else None
 
+    def list_models(self, name: str):
+        return [self.get_model(n, v) for n, v in sorted(self.models, key=lambda k: int(k[1])) if n == name]
+
+    def update_tags(self, name: str, version: str, *, set_tags, remove=()) -> None:
+        if (name, version) not in self.models:
+            raise NotFoundError(f"model {name}:{version} not found")
+        tags = {k: v for k, v in self.models[(name, version)].items() if k not in remove}
+        self.models[(name, version)] = {**tags, **set_tags}
+
     def share_to_registry(self, name: str, version: str, registry: str) -> str:
         self.share_calls.append((name, version, registry))
         if self.fail_share:

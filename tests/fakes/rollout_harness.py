@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.payloads.events import ModelRegisteredEvent
-from shared.ports import StateStore
+from shared.ports import DeploymentMetrics, StateStore
 from shared.services.rollout_intake import RecordOutcome, RolloutConfig, record_model_registered
 from shared.services.rollout_reconciler import RolloutReconciler, TickOutcome
 from shared.services.rollout_state import rollout_key
@@ -78,6 +78,7 @@ class Harness:
         policy: RolloutConfig | None = None,
         registry: FakeModelRegistry | None = None,
         sample_request: Callable[[], bytes] = lambda: SAMPLE_REQUEST,
+        metrics: DeploymentMetrics | None = None,
     ) -> None:
         self.store = store
         self.platform = platform or FakeEndpointPlatform()
@@ -85,11 +86,18 @@ class Harness:
         self.registry = registry
         self.clock = Clock()
         self.sample_request = sample_request
+        self.metrics = metrics
         self.crashes = 0
 
     def reconciler(self) -> RolloutReconciler:
         return RolloutReconciler(
-            self.store, self.platform, self.policy, self.sample_request, registry=self.registry, clock=self.clock
+            self.store,
+            self.platform,
+            self.policy,
+            self.sample_request,
+            registry=self.registry,
+            metrics=self.metrics,
+            clock=self.clock,
         )
 
     def register(self, version: str, **kwargs: Any) -> RecordOutcome:

@@ -15,6 +15,7 @@ COMMANDS = [
     ["-m", "shared.local"],
     ["-m", "shared.local", "serve"],
     ["-m", "shared.local", "pipeline"],
+    ["-m", "shared.local", "demo"],
     ["-m", "demo"],
     ["-m", "shared.local.job_worker"],
     ["-m", "shared.local.job_worker", "run"],

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_assets.src.contracts.champion import CHAMPION_TAG
 from ml_assets.src.stores.local_registry import LocalModelRegistry, registry_root
 from ml_assets.src.training import evaluate, prepare, register, synthetic, train
 
@@ -118,6 +119,7 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     first = _evaluate(splits, weak_model, tmp_path / "e1")
     assert first["register"] is True and first["champion"] is None
     assert _register(weak_model, tmp_path / "e1", tmp_path / "r1")["version"] == "1"
+    _crown(registry, 1, "2026-11-24T12:00:00.000000Z")  # its rollout succeeded: it serves
 
     # Given the weak champion, a better challenger is registered; its tags carry metrics, data, job and reason.
     better = _evaluate(splits, good_model, tmp_path / "e2")
@@ -131,6 +133,7 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert tags["hp_max_iter"] == "80" and tags["validation_roc_auc"] == f"{trial['validation_roc_auc']:.6f}"
     assert tags["training_data_version"] == "3" and tags["pipeline_job"] == "job-1"
     assert tags["previous_champion"] == "1"
+    _crown(registry, 2, "2026-11-24T13:00:00.000000Z")
 
     # Given the good champion, the weak model is refused and nothing is registered.
     worse = _evaluate(splits, weak_model, tmp_path / "e3")
@@ -181,41 +184,136 @@ def test_register_without_reference_scores_registers_without_the_tag(splits, goo
     assert pr.find_reference(model.path) is None and not pr.has_reference(model.tags)
 
 
+def _crown(registry: LocalModelRegistry, version: int, since: str) -> None:
+    """What the app's reconcile timer does once a version's rollout succeeded (shared/services/champion.py)."""
+    for other in registry.versions("credit-default"):
+        if other.version != version and CHAMPION_TAG in other.tags:
+            registry.update_tags("credit-default", other.version, set_tags={}, remove=(CHAMPION_TAG,))
+    registry.update_tags("credit-default", version, set_tags={CHAMPION_TAG: since})
+
+
+def test_after_a_rollback_the_gate_compares_with_the_version_that_serves(
+    splits, good_model, weak_model, local_mode, tmp_path
+):
+    registry = LocalModelRegistry(registry_root(local_mode))
+    # v1 (weak) serves; v2 (good) is registered but its rollout was rolled back: it never carries the tag.
+    assert _register(weak_model, _evaluate_dir(splits, weak_model, tmp_path / "e1"), tmp_path / "r1")["version"] == "1"
+    _crown(registry, 1, "2026-11-24T12:00:00.000000Z")
+    assert _register(good_model, _evaluate_dir(splits, good_model, tmp_path / "e2"), tmp_path / "r2")["version"] == "2"
+
+    # The next challenger is judged against v1, the version serving, not against v2, the latest registered.
+    decision = _evaluate(splits, weak_model, tmp_path / "e3", min_improvement="-0.001")
+    assert decision["champion"]["version"] == "1"
+    assert decision["register"] is True
+
+
+def _evaluate_dir(splits: Path, model: Path, out: Path) -> Path:
+    _evaluate(splits, model, out)
+    return out
+
+
 def _metadata(model: Path) -> dict:
     from mlflow.models import Model
 
     return Model.load(str(model / "MLmodel")).metadata
 
 
-def test_train_scores_a_validation_part_of_the_train_split_and_logs_it_to_mlflow(splits, tmp_path, monkeypatch):
-    import pandas as pd
+def _all_rows_fit(features, target, **params):
+    from ml_assets.src.training.model import Hyperparameters, build_pipeline
+
+    return build_pipeline(Hyperparameters(**params)).fit(features, target)
+
+
+def test_train_cross_validates_on_the_train_split_logs_the_mean_and_saves_a_fit_on_every_row(
+    splits, tmp_path, monkeypatch
+):
+    import numpy as np
     from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
 
     from ml_assets.src.training.model import load_model, predict_default_probability
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    model = _train(splits, "validated", "--validation_size", "0.25", "--max_iter", "20")
+    model = _train(splits, "validated", "--cv_folds", "4", "--max_iter", "20")
 
     record = _metadata(model)["trial"]
-    rows = len(pd.read_parquet(splits / "train" / "train.parquet"))
-    assert record["fit_rows"] + record["validation_rows"] == rows and record["validation_rows"] == rows // 4
     features, target = train.read_split(splits / "train")
-    _, val_x, _, val_y = train.validation_split(features, target, 0.25, 42)
-    assert record["validation_roc_auc"] == pytest.approx(
-        roc_auc_score(val_y, predict_default_probability(load_model(model), val_x))
+    assert record["fit_rows"] == record["validation_rows"] == len(features)
+    # the folds recomputed here, independently of the step's helpers
+    expected = []
+    for fit_at, scored_at in StratifiedKFold(4, shuffle=True, random_state=42).split(features, target):
+        fold = _all_rows_fit(features.iloc[fit_at], target.iloc[fit_at], max_iter=20)
+        expected.append(
+            roc_auc_score(target.iloc[scored_at], predict_default_probability(fold, features.iloc[scored_at]))
+        )
+    assert record["validation_folds"] == 4
+    assert record["validation_fold_scores"] == pytest.approx(expected)
+    assert record["validation_roc_auc"] == pytest.approx(np.mean(expected))
+    # the saved model is the fit on every row of the train split, not one of the folds' fits
+    saved = predict_default_probability(load_model(model), features)
+    np.testing.assert_allclose(
+        saved, predict_default_probability(_all_rows_fit(features, target, max_iter=20), features)
     )
     logged = list((tmp_path / "mlruns").glob("*/*/metrics/validation_roc_auc"))
     assert len(logged) == 1 and float(logged[0].read_text().split()[1]) == pytest.approx(record["validation_roc_auc"])
 
 
+def test_train_with_one_fold_scores_a_held_out_part_and_still_saves_a_fit_on_every_row(splits, tmp_path):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from ml_assets.src.training.model import load_model, predict_default_probability
+
+    model = _train(splits, "held-out", "--cv_folds", "1", "--validation_size", "0.25", "--max_iter", "20")
+
+    record = _metadata(model)["trial"]
+    features, target = train.read_split(splits / "train")
+    assert record["fit_rows"] == len(features) and record["validation_rows"] == len(features) // 4
+    assert "validation_folds" not in record
+    fit_x, val_x, fit_y, val_y = train.validation_split(features, target, 0.25, 42)
+    part = _all_rows_fit(fit_x, fit_y, max_iter=20)
+    assert record["validation_roc_auc"] == pytest.approx(roc_auc_score(val_y, predict_default_probability(part, val_x)))
+    saved = predict_default_probability(load_model(model), features)
+    np.testing.assert_allclose(
+        saved, predict_default_probability(_all_rows_fit(features, target, max_iter=20), features)
+    )
+
+
 @pytest.mark.parametrize("size", ["0", "0.6", "-0.1"])
 def test_train_refuses_a_validation_size_outside_the_range(splits, tmp_path, size, capsys):
     args = train.parse_args(
-        ["--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"), "--validation_size", size]
-    )
+        [
+            "--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"),
+            "--cv_folds", "1", "--validation_size", size,
+        ]
+    )  # fmt: skip
     assert train.main(args) == 2
     assert f"validation_size {float(size)} is not in (0, 0.5]" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("folds", ["0", "21", "-3"])
+def test_train_refuses_a_fold_count_outside_the_range(splits, tmp_path, folds, capsys):
+    args = train.parse_args(
+        ["--train_data", str(splits / "train"), "--model_output", str(tmp_path / "m"), "--cv_folds", folds]
+    )
+    assert train.main(args) == 2
+    assert f"cv_folds {int(folds)} is not in 1..20" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_more_folds_than_rows_of_a_class(tmp_path, capsys):
+    from ml_assets.src.contracts.feature_schema import TARGET
+    from ml_assets.src.training.synthetic import generate
+
+    frame = generate(40, seed=3, target_as="int")
+    frame[TARGET] = [1, 1, 1] + [0] * 37
+    (tmp_path / "train").mkdir()
+    frame.to_parquet(tmp_path / "train" / "train.parquet")
+    args = train.parse_args(["--train_data", str(tmp_path / "train"), "--model_output", str(tmp_path / "m")])
+    assert train.main(args) == 2
+    assert "needs at least 5 rows of each class to score 5 folds" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 

@@ -179,7 +179,7 @@ def test_timer_function_rolls_out_and_status_shows_it(
     monkeypatch.setattr(rollout_trigger, "SAMPLE_REQUEST", sample)
     platform = FakeEndpointPlatform()
     platform.add_serving(ENDPOINT, BLUE, MODEL, "1")
-    settings = Settings({**storage_env, "ROLLOUT_STEP_DWELL": "PT0S"})
+    settings = Settings({**storage_env, "ROLLOUT_STEP_DWELL": "PT0S", "ROLLOUT_GATES": "false", "ROLLOUT_BAKE": "PT0S"})
     context = AppContext(settings=settings, overrides={"endpoint_platform": platform})
     use_context(context)
     event = func.EventGridEvent(

@@ -29,6 +29,8 @@ def test_status_with_nothing_recorded_has_empty_sections(app_context: AppContext
         "rollouts": {},
         "retraining": {"last": {}},
         "drift": {"last": {}},
+        "champions": {},
+        "promotions": {},
     }
 
 

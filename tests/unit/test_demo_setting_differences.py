@@ -33,7 +33,14 @@ def test_the_demo_discloses_its_drift_share_and_its_short_durations(tmp_path: Pa
     assert found["DRIFT_SHARE"] == ("0.2", "0.5")
     assert found["MLOPS_MODE"] == ("local", "azure")
     assert found["EXPORT_INGESTION_DELAY"] == ("PT1S", "PT10M")
-    assert found["ROLLOUT_STEP_DWELL"] == ("PT3S", "PT5M")
+    assert found["ROLLOUT_STEP_DWELL"] == ("PT4S", "PT5M")
+    # the gates' limits the demo loosens for seconds-long steps are disclosed too
+    assert found["ROLLOUT_GATE_MIN_REQUESTS"] == ("10", "100")
+    assert found["ROLLOUT_GATE_LATENCY_SLACK_MS"] == ("250", "25")
+    assert found["ROLLOUT_GATE_LOW_TRAFFIC"] == ("proceed", "hold")
+    assert found["ROLLOUT_GATE_LOW_TRAFFIC_WAIT"] == ("PT1M", "PT30M")
+    assert found["ROLLOUT_BAKE"] == ("PT4S", "PT10M")
+    assert "ROLLOUT_GATE_MAX_ERROR_SHARE" not in found  # the error limits are the app's own
     assert found["RETRAIN_COOLDOWN"] == ("PT1H", "PT6H")
     assert found["LOCAL_STATE_DIR"] == (str(tmp_path), ".local")
     # what the demo sets to the default value is not a difference

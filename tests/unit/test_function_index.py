@@ -52,7 +52,16 @@ def test_http_functions_require_a_function_key() -> None:
             assert trigger["authLevel"] == "FUNCTION", name
 
 
-HEAVY = ("azure.ai.ml", "pandas", "pyarrow", "sklearn", "evidently", "mlflow", "azure.monitor.query")
+HEAVY = (
+    "azure.ai.ml",
+    "pandas",
+    "pyarrow",
+    "sklearn",
+    "evidently",
+    "mlflow",
+    "azure.monitor.query",
+    "azure.monitor.querymetrics",
+)
 
 
 def test_importing_function_app_loads_no_heavy_sdk() -> None:

@@ -235,7 +235,7 @@ def _decision(folder: Path, register_: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     doc = {
         "register": register_,
-        "reason": "first model: no version is registered yet",
+        "reason": "no champion: no version has been rolled out successfully yet",
         "challenger": {"metrics": {"roc_auc": 0.79, "f1": 0.5, "precision": 0.6, "recall": 0.4, "accuracy": 0.8}},
         "champion": None,
     }
@@ -345,10 +345,31 @@ def test_register_does_nothing_when_the_gate_said_no(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out" / "registration.json").read_text())["registered"] is False
 
 
-def test_champion_is_the_highest_version():
-    client = SimpleNamespace(models=_FakeModels(["1", "10", "9"]))
-    assert azure_registry.latest_version(client, "m").version == "10"
-    assert azure_registry.latest_version(SimpleNamespace(models=_FakeModels()), "m") is None
+def test_the_champion_is_the_version_tagged_champion_not_the_highest():
+    from azure.ai.ml.entities import Model
+
+    def model(version: str, **tags: str) -> Model:
+        return Model(name="m", version=version, path="azureml://datastores/x/paths/m", tags=tags)
+
+    class Models(_FakeModels):
+        def __init__(self, models):
+            super().__init__()
+            self.models = models
+
+        def list(self, name):
+            return list(self.models)
+
+    # v10 was registered and rolled back: v9 serves and carries the tag
+    tagged = Models([model("1"), model("10"), model("9", champion="2026-11-24T12:00:00.000000Z")])
+    assert azure_registry.champion_version(SimpleNamespace(models=tagged), "m") == "9"
+    # half-way through moving the tag, the version crowned last wins
+    moving = Models(
+        [model("9", champion="2026-11-24T12:00:00.000000Z"), model("11", champion="2026-11-25T08:00:00.000000Z")]
+    )
+    assert azure_registry.champion_version(SimpleNamespace(models=moving), "m") == "11"
+    # registered versions but none ever served: no champion
+    assert azure_registry.champion_version(SimpleNamespace(models=Models([model("1"), model("2")])), "m") is None
+    assert azure_registry.champion_version(SimpleNamespace(models=_FakeModels()), "m") is None
 
 
 def test_ml_client_needs_the_azure_ml_job_environment():

@@ -52,10 +52,29 @@ MALFORMED = {
     "ROLLOUT_STEP_DWELL": "5m",
     "ROLLOUT_PROVISIONING_TIMEOUT": "PT0M",
     "ROLLOUT_MIRROR_PERCENT": "80",
+    "ROLLOUT_BAKE": "ten minutes",
+    "ROLLOUT_APPROVAL_STEPS": "100,finish",
+    "ROLLOUT_GATES": "on",
+    "ROLLOUT_GATE_MIN_REQUESTS": "0",
+    "ROLLOUT_GATE_MAX_ERROR_SHARE": "1%",
+    "ROLLOUT_GATE_MAX_ERROR_SHARE_OVER_BASELINE": "1.5",
+    "ROLLOUT_GATE_MAX_LATENCY_RATIO": "0.9",
+    "ROLLOUT_GATE_LATENCY_SLACK_MS": "-1",
+    "ROLLOUT_GATE_MAX_LATENCY_P90_MS": "nan",
+    "ROLLOUT_GATE_MAX_LATENCY_P99_MS": "0",
+    "ROLLOUT_GATE_LOW_TRAFFIC_WAIT": "-PT1M",
+    "ROLLOUT_GATE_LOW_TRAFFIC": "rollback",
+    "AML_WORKSPACE_REGION": "West Europe",
     "DEPLOY_SKIP_TAG": "nokey",
     "AML_REGISTRY_NAME": "bad name",
     "DEPLOYMENT_INSTANCE_TYPE": "bad size",
     "DEPLOYMENT_DATA_COLLECTION": "yes",
+    "ENVIRONMENT_NAME": "bad name",
+    "PROMOTION_REGISTRY": "bad/registry",
+    "PROMOTE_TO": "-bad",
+    "PROMOTION_SOURCE": "bad name",
+    "PROMOTION_APPROVAL": "maybe",
+    "LOCAL_PROMOTION_REGISTRY_DIR": None,
     "LOCAL_STATE_DIR": None,
     "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
 }
@@ -159,3 +178,19 @@ def test_sample_settings_and_settings_page_document_every_setting() -> None:
 def test_settings_page_table_is_generated_from_the_settings() -> None:
     """`python -m shared.settings_table` prints the table; docs/settings.md must hold it verbatim."""
     assert settings_table() in SETTINGS_PAGE.read_text(), "regenerate the table: python -m shared.settings_table"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PROMOTE_TO": "production", "PROMOTION_REGISTRY": "reg"}, "ENVIRONMENT_NAME"),
+        ({"PROMOTION_SOURCE": "staging", "ENVIRONMENT_NAME": "production"}, "PROMOTION_REGISTRY"),
+        ({"PROMOTE_TO": "staging", "ENVIRONMENT_NAME": "staging", "PROMOTION_REGISTRY": "reg"}, "PROMOTE_TO"),
+    ],
+)
+def test_promotion_needs_this_environment_s_name_another_one_and_the_registry(env: dict, named: str) -> None:
+    from shared.services.promotion_publish import PromotionConfig
+
+    with pytest.raises(SettingsError, match=named):
+        PromotionConfig.from_settings(Settings(env))
+    assert PromotionConfig.from_settings(Settings({})).publishes is False

@@ -16,7 +16,7 @@ from shared.local.pipeline_sweep import SweepSpec, best_trial, sample_trials
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "ml_assets" / "pipelines" / "train_model.yml"
-SWEPT = {"learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization"}
+SWEPT = {"learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_features"}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_the_sweep_node_validates_offline_and_feeds_evaluate_and_register() -> N
     assert node.objective.primary_metric == VALIDATION_METRIC and node.objective.goal == "maximize"
     assert isinstance(node.sampling_algorithm, RandomSamplingAlgorithm) and node.sampling_algorithm.seed == 42
     assert isinstance(node.early_termination, MedianStoppingPolicy)
-    assert {"max_total_trials", "max_concurrent_trials", "validation_size"} <= set(job.inputs)
+    assert {"max_total_trials", "max_concurrent_trials", "cv_folds", "validation_size"} <= set(job.inputs)
     assert not SWEPT & set(job.inputs)  # a swept value is the sweep's to choose, not an input's
     rest = job._to_rest_object().as_dict()["properties"]["jobs"]["train"]
     assert rest["limits"] == {
@@ -75,8 +75,9 @@ def test_sampling_is_deterministic_for_a_seed(plan: PipelinePlan) -> None:
     reseeded = SweepSpec.from_json({**spec.to_json(), "sampling": {"type": "random", "seed": 43}})
     assert sample_trials(reseeded, 6) != first
     for trial in first:
-        assert 0.03 <= trial["learning_rate"] <= 0.3 and 0.0 <= trial["l2_regularization"] <= 2.0
-        assert trial["max_iter"] in (50, 80, 120, 160) and trial["max_leaf_nodes"] in (7, 15, 31)
+        assert 0.02 <= trial["learning_rate"] <= 0.2 and 0.0 <= trial["l2_regularization"] <= 2.0
+        assert 0.3 <= trial["max_features"] <= 1.0
+        assert trial["max_iter"] in (60, 80, 120, 160) and trial["max_leaf_nodes"] in (7, 15, 31)
 
 
 def test_grid_sampling_walks_the_choices_in_order() -> None:

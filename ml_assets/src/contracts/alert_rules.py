@@ -1,8 +1,9 @@
-"""The drift alert rule: its parameters, its KQL, and its evaluation over drift traces. Standard library only.
+"""The alert rules: the drift rule's parameters, KQL and evaluation over drift traces, and the registry of every
+rule the deployment creates (:data:`ALERT_RULES`). Standard library only.
 
-One definition for the Azure Monitor log search alert that docs/contracts.md tells operators to create and for the
-local-mode evaluator (which reads the local telemetry file written by the drift component), so both fire on
-the same condition:
+One definition for the Azure Monitor log search alert that the deployment creates (``infra/``, from
+:data:`ALERT_RULES`; docs/contracts.md shows the equivalent ``az`` command) and for the local-mode evaluator
+(which reads the local telemetry file written by the drift component), so both fire on the same condition:
 
     the latest ``OverallDriftMetrics`` trace of a model version within the last :attr:`window` has
     ``share_drifted_features >= threshold``
@@ -15,7 +16,8 @@ one alert (the retraining webhook also de-duplicates on the alert id).
 :class:`DataQualityAlertRule`, in the same shape, fires when the latest ``DataQualityMetrics`` of a model version
 breaches any of its limits (a feature's share of missing values, of values outside the training range, of
 unknown categories; quarantined lines). Bad data is not a reason to retrain (a model trained on it would learn
-the fault): its action group notifies people, not the retraining webhook.
+the fault): it is declared in :data:`ALERT_RULES` with ``retrains=False``, so the deployment creates it without
+the retraining webhook.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from .data_quality_telemetry import DataQuality
 from .drift_telemetry import DATA_QUALITY, METRIC_SHARE, OVERALL, DriftMessage, OverallDrift
@@ -210,13 +212,51 @@ def rule_for(drift_share: float | None) -> DriftAlertRule:
     return DEFAULT_RULE if drift_share is None else DriftAlertRule(threshold=float(drift_share))
 
 
+class LogAlertRule(Protocol):
+    """What a log search alert rule declares, whatever it watches: the deployment (``infra/``) builds a
+    scheduled query rule from each one in :data:`ALERT_RULES` ("number of results > 0")."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def severity(self) -> int: ...
+    @property
+    def window(self) -> timedelta: ...
+    @property
+    def frequency(self) -> timedelta: ...
+    def kql(self, model_name: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class DeclaredAlertRule:
+    """An alert rule the deployment creates, and whether its alerts may start a retraining (its name goes
+    into RETRAIN_ALERT_RULES and its action group calls ``retrain_on_alert``)."""
+
+    rule: LogAlertRule
+    retrains: bool
+
+
+# Every alert rule the deployment creates: add a rule here and `python -m infra.alert_rules_json` writes it
+# into the file the Bicep loads.
+# The data-quality rule does not retrain: a model trained on faulty data learns the fault.
+ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (
+    DeclaredAlertRule(DEFAULT_RULE, retrains=True),
+    DeclaredAlertRule(DEFAULT_DATA_QUALITY_RULE, retrains=False),
+)
+
+
 __all__: Sequence[str] = (
+    "ALERT_RULES",
     "DEFAULT_DATA_QUALITY_RULE",
     "DEFAULT_RULE",
     "Breach",
     "DataQualityAlertRule",
     "DataQualityBreach",
+    "DeclaredAlertRule",
     "DriftAlertRule",
+    "LogAlertRule",
     "parse_timestamp",
     "rule_for",
 )

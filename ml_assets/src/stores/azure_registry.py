@@ -3,8 +3,8 @@
 Inside an Azure ML job the workspace comes from the ``AZUREML_ARM_*`` environment variables and the credential
 from the compute's managed identity (``DefaultAzureCredential``; a user-assigned identity is picked through
 ``DEFAULT_IDENTITY_CLIENT_ID``, which Azure ML sets). The steps use only a small part of ``MLClient``:
-``models.list``, ``models.download``, ``models.create_or_update`` and ``jobs.get`` — tests pass a fake with
-those.
+``models.list`` (the champion tag), ``models.download``, ``models.create_or_update`` and ``jobs.get`` — tests
+pass a fake with those.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contracts.champion import pick_champion
 from .local_registry import RegisteredModel
 
 
@@ -45,27 +46,6 @@ def ml_client_from_environment(env: Mapping[str, str] | None = None) -> Any:
     )
 
 
-def _version_number(model: Any) -> int:
-    try:
-        return int(model.version)
-    except (TypeError, ValueError):
-        return -1
-
-
-def latest_version(client: Any, name: str) -> Any | None:
-    """The latest registered version of ``name`` (highest integer version), or None if there is none."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        versions = list(client.models.list(name=name))
-    except ResourceNotFoundError:
-        return None
-    versions = [m for m in versions if _version_number(m) >= 0]
-    if not versions:
-        return None
-    return max(versions, key=_version_number)
-
-
 @dataclass
 class DownloadedModel:
     name: str
@@ -78,14 +58,26 @@ class DownloadedModel:
             self._tmp.cleanup()
 
 
-def download_latest(client: Any, name: str) -> DownloadedModel | None:
-    """Download the champion (latest version) into a temporary folder; None when the model has no version."""
-    latest = latest_version(client, name)
-    if latest is None:
+def champion_version(client: Any, name: str) -> str | None:
+    """The version tagged champion (the one serving, see ``contracts/champion.py``), None when no version is."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        versions = list(client.models.list(name=name))
+    except ResourceNotFoundError:
+        return None
+    tagged = ((str(m.version), {str(k): str(v) for k, v in (getattr(m, "tags", None) or {}).items()}) for m in versions)
+    return pick_champion(tagged)
+
+
+def download_champion(client: Any, name: str) -> DownloadedModel | None:
+    """Download the champion into a temporary folder; None when no version is the champion."""
+    version = champion_version(client, name)
+    if version is None:
         return None
     tmp = tempfile.TemporaryDirectory(prefix="champion-")
-    client.models.download(name=name, version=str(latest.version), download_path=tmp.name)
-    return DownloadedModel(name=name, version=str(latest.version), path=Path(tmp.name), _tmp=tmp)
+    client.models.download(name=name, version=version, download_path=tmp.name)
+    return DownloadedModel(name=name, version=version, path=Path(tmp.name), _tmp=tmp)
 
 
 def build_model_entity(

@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ class LocalModelRegistry:
         return sorted(found, key=lambda m: m.version)
 
     def latest(self, name: str) -> RegisteredModel | None:
-        """The champion: the highest complete version, or None."""
+        """The highest complete version, or None."""
         versions = self.versions(name)
         return versions[-1] if versions else None
 
@@ -156,6 +157,56 @@ class LocalModelRegistry:
         for hook in [*self.on_register, *_env_hooks()]:
             hook(registered)
         return registered
+
+    def update_tags(
+        self, name: str, version: int | str, *, set_tags: Mapping[str, Any], remove: tuple[str, ...] = ()
+    ) -> RegisteredModel:
+        """Set and remove tags of an existing version (its metadata rewritten atomically; the model untouched)."""
+        model = self.get(name, version)
+        folder = self.root / name / str(model.version)
+        doc = json.loads((folder / METADATA).read_text())
+        tags = {str(k): str(v) for k, v in doc.get("tags", {}).items() if k not in remove}
+        tags.update({str(k): str(v) for k, v in set_tags.items()})
+        doc["tags"] = tags
+        write_json_atomic(folder / METADATA, doc)
+        return self._read(name, model.version)
+
+    def import_version(
+        self, name: str, version: int | str, model_dir: str | Path, *, tags: Mapping[str, Any], description: str = ""
+    ) -> RegisteredModel:
+        """Copy ``model_dir`` in as exactly ``version`` (a registry keeps the source's version number).
+
+        An existing complete version is success and left as it is. The copy goes to a temporary folder renamed
+        into place, so a reader never sees a half-copied version and concurrent importers end with one copy.
+        """
+        number = int(version)
+        target = self.root / check_name(name) / str(number)
+        if (target / METADATA).is_file():
+            return self._read(name, number)
+        source = Path(model_dir)
+        if not (source / "MLmodel").is_file():
+            raise LocalRegistryError(f"{source}: not an MLflow model folder (no MLmodel file)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".import-{number}-"))
+        try:
+            shutil.copytree(source, staging / MODEL_DIR)
+            doc = {
+                "name": name,
+                "version": number,
+                "tags": {str(k): str(v) for k, v in tags.items()},
+                "properties": {},
+                "description": description,
+                "created": utc_stamp(),
+            }
+            write_json_atomic(staging / METADATA, doc)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / METADATA).is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self._read(name, number)
 
     def _claim_version(self, folder: Path) -> Path:
         claimed = claim_version_folder(folder)

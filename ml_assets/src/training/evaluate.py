@@ -1,9 +1,11 @@
 """Pipeline step ``evaluate``: score the new model (challenger) and the current champion on the same test split
 and decide whether to register the challenger.
 
-Metrics: ROC AUC, F1, precision, recall and accuracy (threshold 0.5). The champion is the latest registered
-version of ``--model_name`` (Azure ML registry, or the local registry when ``MLOPS_MODE=local``). The gate:
-register when there is no champion, or when the challenger's ROC AUC ≥ the champion's + ``--min_improvement``.
+Metrics: ROC AUC, F1, precision, recall and accuracy (threshold 0.5). The champion is the version of
+``--model_name`` that serves: the one the app's rollout tagged ``champion`` (``contracts/champion.py``; Azure ML's
+workspace registry, or the local registry when ``MLOPS_MODE=local``), never merely the latest registered one, so
+a version that was rolled back is not the bar. The gate: register when there is no champion (no rollout has
+succeeded yet), or when the challenger's ROC AUC ≥ the champion's + ``--min_improvement``.
 Output: ``evaluation/metrics.json`` (challenger), ``evaluation/decision.json`` and the challenger's scores on the
 test split (``evaluation/prediction_reference.json``, :mod:`..contracts.prediction_reference`), which the register
 step stores with the model as the reference for prediction drift.
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..contracts.champion import pick_champion
 from ..contracts.prediction_reference import write_reference
 from ..stores.local_registry import LocalModelRegistry, registry_root
 from .curated_data import DataError
@@ -60,7 +63,7 @@ def decide(
 ) -> tuple[bool, str]:
     """The gate, on ROC AUC."""
     if champion is None:
-        return True, "first model: no version is registered yet"
+        return True, "no champion: no version has been rolled out successfully yet"
     new, old = challenger["roc_auc"], champion["roc_auc"]
     if new >= old + min_improvement:
         return True, f"challenger ROC AUC {new:.4f} >= champion {old:.4f} + min_improvement {min_improvement:g}"
@@ -88,14 +91,16 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     mode = os.environ.get("MLOPS_MODE", "azure").strip().lower()
     if mode == "local":
         registry = LocalModelRegistry(registry_root(os.environ.get("LOCAL_STATE_DIR", ".local")))
-        latest = registry.latest(args.model_name)
-        if latest is not None:
-            champion_doc = _score_champion(str(latest.version), latest.path, features, y)
+        versions = registry.versions(args.model_name)
+        version = pick_champion((str(m.version), m.tags) for m in versions)
+        if version is not None:
+            champion = registry.get(args.model_name, version)
+            champion_doc = _score_champion(version, champion.path, features, y)
     else:
-        from ..stores.azure_registry import download_latest, ml_client_from_environment
+        from ..stores.azure_registry import download_champion, ml_client_from_environment
 
         client = ml_client if ml_client is not None else ml_client_from_environment()
-        downloaded = download_latest(client, args.model_name)
+        downloaded = download_champion(client, args.model_name)
         if downloaded is not None:
             try:
                 champion_doc = _score_champion(downloaded.version, downloaded.path, features, y)

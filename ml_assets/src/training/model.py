@@ -126,6 +126,7 @@ class Hyperparameters:
     max_depth: int = 0  # 0: no limit
     min_samples_leaf: int = 60
     l2_regularization: float = 1.0
+    max_features: float = 1.0  # share of the features each split may consider
     max_bins: int = 255
     seed: int = 42
 
@@ -143,6 +144,8 @@ class Hyperparameters:
             problems.append(f"min_samples_leaf {self.min_samples_leaf} < 1")
         if self.l2_regularization < 0:
             problems.append(f"l2_regularization {self.l2_regularization} < 0")
+        if not 0 < self.max_features <= 1:
+            problems.append(f"max_features {self.max_features} is not in (0, 1]")
         if not 2 <= self.max_bins <= 255:
             problems.append(f"max_bins {self.max_bins} is not in 2..255")
         if problems:
@@ -161,6 +164,7 @@ def build_pipeline(params: Hyperparameters) -> Pipeline:
         max_depth=params.max_depth or None,
         min_samples_leaf=params.min_samples_leaf,
         l2_regularization=params.l2_regularization,
+        max_features=params.max_features,
         max_bins=params.max_bins,
         early_stopping=False,  # deterministic: every tree is kept, no random validation split
         random_state=params.seed,

@@ -19,14 +19,25 @@ TRIAL_METADATA_KEY = "trial"
 
 
 def trial_record(
-    hyperparameters: Mapping[str, Any], *, validation_score: float, fit_rows: int, validation_rows: int
+    hyperparameters: Mapping[str, Any],
+    *,
+    validation_score: float,
+    fit_rows: int,
+    validation_rows: int,
+    fold_scores: list[float] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """``fit_rows``: the rows the saved model was fitted on; ``validation_rows``: the rows scored out of sample
+    (every row once with cross-validation); ``fold_scores``: each fold's score, when cross-validated."""
+    record: dict[str, Any] = {
         "hyperparameters": dict(hyperparameters),
         VALIDATION_METRIC: validation_score,
         "fit_rows": fit_rows,
         "validation_rows": validation_rows,
     }
+    if fold_scores is not None:
+        record["validation_folds"] = len(fold_scores)
+        record["validation_fold_scores"] = list(fold_scores)
+    return record
 
 
 def log_validation_metric(score: float, env: Mapping[str, str] | None = None) -> bool:
@@ -55,4 +66,6 @@ def trial_tags(metadata: Mapping[str, Any] | None) -> dict[str, str]:
         tags[VALIDATION_METRIC] = f"{score:.6f}"
     if isinstance(record.get("validation_rows"), int):
         tags["validation_rows"] = str(record["validation_rows"])
+    if isinstance(record.get("validation_folds"), int):
+        tags["validation_folds"] = str(record["validation_folds"])
     return tags
