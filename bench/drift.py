@@ -8,7 +8,9 @@ Data:
 - current: ``--current-rows`` rows of the same distribution — resampled (with replacement) from the CSV rows
   *not* in the reference, or generated with another seed — with a couple of features shifted (``--shift``,
   default ``age=+2 credit_limit=*1.15``), written as exported Parquet (the export layout, one file per
-  hour of a 24-hour window, with a ``prediction`` column).
+  hour of a 24-hour window, with a ``prediction`` column);
+- reference scores: the same stand-in score of the reference rows, as the register step stores them in the model
+  folder (``prediction_reference.json``): prediction drift and data quality run as in production.
 
 Then:
 1. runs the component (``python -m src.drift.component`` in a fresh process, as Azure ML does), with the local
@@ -16,7 +18,8 @@ Then:
    interpreter start, imports, reading 1M rows, all verdicts, metrics.json, telemetry. The HTML report is
    rendered after that (Evidently on samples): ``total_seconds`` includes it;
 2. runs Evidently's ``Report([DataDriftPreset(...)])`` on the full data (the same DataFrames), and counts
-   the features whose verdict differs from the component's (``verdicts_differing``; goal 0).
+   the features (and the prediction column against the reference scores) whose verdict differs from the
+   component's (``verdicts_differing``; goal 0).
 
 Last line: ``rows=N seconds=… verdicts_differing=… total_seconds=… evidently_seconds=…``.
 Goal on 2 cores: ``seconds`` ≤ 10 at 1,000,000 current rows; ``verdicts_differing=0``.
@@ -40,6 +43,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from ml_assets.src.contracts import prediction_reference  # noqa: E402
 from ml_assets.src.contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
 from ml_assets.src.drift.stattests import preset_kwargs  # noqa: E402
 from ml_assets.src.drift.verdicts import evidently_verdicts  # noqa: E402
@@ -78,6 +82,13 @@ def make_data(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     return reference, current[list(FEATURES)]
 
 
+def stand_in_score(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A probability of default that depends on the repayment status (what a model's scores look like)."""
+    rng = np.random.default_rng(seed)
+    logit = -1.3 + 0.9 * (frame["repayment_status_1"].astype(str).str.startswith("delay")).to_numpy()
+    return 1 / (1 + np.exp(-(logit + rng.normal(0, 0.5, len(frame)))))
+
+
 def write_export(current: pd.DataFrame, root: Path) -> Path:
     """``current`` as exported Parquet under root/inference/model=…/version=…/date=…/hour=…/ (24 hours)."""
     import pyarrow as pa
@@ -86,9 +97,7 @@ def write_export(current: pd.DataFrame, root: Path) -> Path:
     folder = root / "inference" / f"model={MODEL}" / f"version={VERSION}"
     n = len(current)
     hours = np.minimum((np.arange(n) * 24) // max(n, 1), 23)
-    rng = np.random.default_rng(5)
-    logit = -1.3 + 0.9 * (current["repayment_status_1"].astype(str).str.startswith("delay")).to_numpy()
-    prediction = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.5, n))))
+    prediction = stand_in_score(current, seed=5)
     for hour in range(24):
         rows = np.flatnonzero(hours == hour)
         if rows.size == 0:
@@ -116,7 +125,7 @@ def write_export(current: pd.DataFrame, root: Path) -> Path:
     return folder
 
 
-def run_component(reference_csv: Path, target: Path, work: Path) -> tuple[float, float, dict]:
+def run_component(reference_csv: Path, target: Path, work: Path, model: Path) -> tuple[float, float, dict]:
     telemetry = work / "telemetry.jsonl"
     telemetry.unlink(missing_ok=True)
     env = {**os.environ, "LOCAL_TELEMETRY_FILE": str(telemetry), "APPLICATIONINSIGHTS_CONNECTION_STRING": ""}
@@ -128,6 +137,7 @@ def run_component(reference_csv: Path, target: Path, work: Path) -> tuple[float,
         "--window_start", WINDOW_START.isoformat(),
         "--window_end", (WINDOW_START + timedelta(days=1)).isoformat(),
         "--report", str(work / "report"), "--metrics", str(work / "metrics"),
+        "--prediction_reference", str(model),
     ]  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=PROJECT_ROOT / "ml_assets", env=env, stdout=subprocess.PIPE, text=True)
@@ -147,8 +157,12 @@ def run_component(reference_csv: Path, target: Path, work: Path) -> tuple[float,
     return verdicts_at, total, metrics
 
 
-def evidently_full(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict[str, tuple[float, bool]], float]:
+def evidently_full(
+    reference: pd.DataFrame, current: pd.DataFrame, reference_scores: np.ndarray, scores: np.ndarray
+) -> tuple[dict[str, tuple[float, bool]], float]:
+    """Evidently's verdicts on the full data: the features (DataDriftPreset) and the prediction (ValueDrift)."""
     from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(
@@ -160,6 +174,12 @@ def evidently_full(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict
         reference_data=Dataset.from_pandas(reference[list(FEATURES)], data_definition=definition),
     )
     verdicts = evidently_verdicts(snapshot.dict(), list(FEATURES))
+    scored = DataDefinition(numerical_columns=["prediction"])
+    prediction = Report([ValueDrift(column="prediction")], include_tests=True).run(
+        current_data=Dataset.from_pandas(pd.DataFrame({"prediction": scores}), data_definition=scored),
+        reference_data=Dataset.from_pandas(pd.DataFrame({"prediction": reference_scores}), data_definition=scored),
+    )
+    verdicts |= evidently_verdicts(prediction.dict(), ["prediction"])
     return verdicts, time.perf_counter() - started
 
 
@@ -173,16 +193,27 @@ def main() -> None:
         reference_csv = work / "reference.csv"
         reference.to_csv(reference_csv, index=False)
         target = write_export(current, work)
+        reference_scores = stand_in_score(reference, seed=6)
+        model = work / "model"
+        prediction_reference.write_reference(model, reference_scores, source="bench reference rows")
         print(f"data: {len(reference)} reference rows, {len(current)} current rows ({time.perf_counter() - t:.1f} s)")
 
-        seconds, total, metrics = run_component(reference_csv, target, work)
+        seconds, total, metrics = run_component(reference_csv, target, work, model)
         ours = {f["feature_name"]: f for f in metrics["features"]}
+        ours["prediction"] = metrics["prediction_drift"]
+        quality = metrics["data_quality"]
         print(
             f"component: verdicts and telemetry after {seconds:.2f} s (in-process: load "
             f"{metrics['timings']['load_s']} s, verdicts at {metrics['timings']['drift_s']} s), "
             f"total with the HTML report {total:.2f} s"
         )
         print(f"component: drifted {metrics['drifted_features']} share={metrics['share_drifted_features']:.3f}")
+        print(
+            f"component: prediction drift {ours['prediction']['drift_score']:.4f} "
+            f"(detected {ours['prediction']['drift_detected']}); data quality: outside the training range up to "
+            f"{quality['max_outside_range_share']:.4f}, unknown categories up to "
+            f"{quality['max_unknown_category_share']}"
+        )
 
         differing: int | str = "n/a"
         evidently_seconds = float("nan")
@@ -191,14 +222,14 @@ def main() -> None:
             import pyarrow.parquet as pq
 
             files = sorted(target.rglob("*.parquet"))
-            full_current = pd.concat([pq.read_table(f, columns=list(FEATURES)).to_pandas() for f in files])
+            columns = [*FEATURES, "prediction"]
+            full_current = pd.concat([pq.read_table(f, columns=columns).to_pandas() for f in files])
+            full_current = full_current.reset_index(drop=True)
             verdicts, evidently_seconds = evidently_full(
-                pd.read_csv(reference_csv), full_current.reset_index(drop=True)
+                pd.read_csv(reference_csv), full_current, reference_scores, full_current["prediction"].to_numpy()
             )
-            diffs = [c for c in FEATURES if verdicts[c][1] != ours[c]["drift_detected"]]
-            worst = max(
-                abs(verdicts[c][0] - ours[c]["drift_score"]) / max(abs(verdicts[c][0]), 1e-12) for c in FEATURES
-            )
+            diffs = [c for c in columns if verdicts[c][1] != ours[c]["drift_detected"]]
+            worst = max(abs(verdicts[c][0] - ours[c]["drift_score"]) / max(abs(verdicts[c][0]), 1e-12) for c in columns)
             differing = len(diffs)
             print(
                 f"evidently (full data): {evidently_seconds:.1f} s; verdicts differing: {diffs or 'none'}; "

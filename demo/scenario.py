@@ -390,13 +390,16 @@ class Demo:
             quiet = self.act.evaluate_alerts("alerts_after_normal_window")
             if quiet:
                 raise DemoError(f"the normal window raised an alert: {quiet}")
-            stage.outcome = f"share of drifted features {normal['share_drifted_features']:.2f}; no alert"
+            stage.outcome = (
+                f"share of drifted features {normal['share_drifted_features']:.2f}; no alert; "
+                + self.act.monitoring_text(normal)
+            )
         with self.rec.stage("drift job: drifted window") as stage:
             drifted_job, _, drifted_end = self.act.submit_drift(start_drifted, None, "drifted")
             result = self.act.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
             stage.outcome = (
                 f"share of drifted features {result['share_drifted_features']:.2f} "
-                f"({', '.join(result['drifted_features'])})"
+                f"({', '.join(result['drifted_features'])}); " + self.act.monitoring_text(result)
             )
             self.act.copy_report(drifted_job, report)
         with self.rec.stage("drift alert: a warning") as stage:

@@ -237,9 +237,31 @@ class StageActions:
             "share_drifted_features": float(metrics["share_drifted_features"]),
             "drifted_features": list(metrics.get("drifted_features", [])),
             "dataset_drift": bool(metrics.get("dataset_drift")),
+            "prediction_drift": metrics.get("prediction_drift"),
+            "prediction_note": metrics.get("prediction_note"),
+            "data_quality": _quality_headline(metrics.get("data_quality") or {}),
         }
         self.rec.drift.append(point)
         return point
+
+    @staticmethod
+    def monitoring_text(point: dict[str, Any]) -> str:
+        """Prediction drift and data quality of a drift result, in a few words for the summary."""
+        prediction = point.get("prediction_drift")
+        if prediction:
+            verdict = "drifted" if prediction["drift_detected"] else "not drifted"
+            said = f"prediction drift {prediction['drift_score']:.3f} ({verdict})"
+        else:
+            said = f"prediction drift {point.get('prediction_note') or 'not computed'}"
+        quality = point.get("data_quality") or {}
+        outside = quality.get("max_outside_range_share")
+        unknown = quality.get("max_unknown_category_share")
+        return (
+            f"{said}; data quality: outside the training range {_percent(outside)}"
+            f"{' (' + quality['outside_range_feature'] + ')' if quality.get('outside_range_feature') else ''}, "
+            f"unknown categories {_percent(unknown)}, missing {_percent(quality.get('max_missing_share'))}, "
+            f"quarantined lines {quality.get('quarantined_lines', 0)}"
+        )
 
     def copy_report(self, job: str, target: Path) -> None:
         info = self.host.jobs.get_job(job)
@@ -383,3 +405,20 @@ class StageActions:
             raise DemoError(f"a redelivered alert got {status} {redelivered}, expected the first job {job}")
         self.rec.facts["alert_redelivery"] = {"status": status, "job_name": redelivered.get("job_name")}
         return str(job)
+
+
+def _quality_headline(quality: dict[str, Any]) -> dict[str, Any]:
+    """The data-quality figures a reader of the run looks at first (metrics.json has them all)."""
+    features = quality.get("features") or []
+    worst = max(features, key=lambda f: f.get("outside_range_share") or 0.0, default=None)
+    return {
+        "max_missing_share": quality.get("max_missing_share"),
+        "max_outside_range_share": quality.get("max_outside_range_share"),
+        "outside_range_feature": worst["feature_name"] if worst and worst.get("outside_range_share") else None,
+        "max_unknown_category_share": quality.get("max_unknown_category_share"),
+        "quarantined_lines": quality.get("quarantined_lines", 0),
+    }
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"

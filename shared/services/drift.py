@@ -7,8 +7,8 @@ Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/
    :class:`PayloadError`;
 2. **model version**: the request's (unknown → PayloadError on ``model_version``), else the latest
    registered version of ``MODEL_NAME``; its **training data** from the model's tags (none → ``no_reference``);
-3. **partitions**: the exported blobs of that model version whose ``hour=`` partition overlaps the window.
-   None → no job (``no_data``);
+3. **partitions**: the exported blobs of that model version whose ``hour=`` partition overlaps the window, and
+   the export's quarantine files of the window. None of either → no job (``no_data``);
 4. **at most one job per (model, version, window)**: the job document
    ``drift/jobs/<model>/<version>/<start>-<end>.json`` is a submission claim
    (:mod:`shared.services.submission_claim`), created only if absent. A second request finds it and answers
@@ -21,7 +21,9 @@ Used by ``submit_drift_job`` (timer) and ``submit_drift_job_http`` (``POST /api/
 6. **submit** ``ml_assets/pipelines/data_drift.yml`` through the :class:`JobPlatform` port with the inputs
    overridden (:func:`~shared.services.drift_job.drift_job_request`): ``reference_data`` (the training data),
    ``target_data`` (the ``model=/version=`` folder of the export container; the component keeps the window's
-   ``date=/hour=`` partitions and rows), the window, the drift settings, under the job name the claim's token
+   ``date=/hour=`` partitions and rows), ``quarantine_data`` (the export's quarantine, when the window has
+   some: for the data quality), ``prediction_reference`` (the model version itself, when its tags say it carries
+   reference scores), the window, the drift settings, under the job name the claim's token
    gives (:meth:`~shared.services.submission_claim.SubmissionClaims.submit`). A refused submission releases the
    claim so a retry can submit; one that failed transiently (the job may exist) leaves it ``unconfirmed``, and
    the retry submits again under the same name, which returns the job if it was created. Then the job
@@ -58,9 +60,12 @@ from shared.services.drift_job import (
     TAG_DATA_NAME,
     TAG_DATA_VERSION,
     DriftConfig,
+    DriftInputs,
     DriftTarget,
     drift_job_request,
     partition_blobs,
+    prediction_reference_path,
+    quarantine_blobs,
     reference_path,
     resolve_window,
 )
@@ -181,10 +186,12 @@ class DriftService:
         inputs = self._inputs(model, target)
         if isinstance(inputs, DriftOutcome):
             return inputs
-        return self._claim_and_submit(target, vacancy, *inputs)
+        return self._claim_and_submit(target, vacancy, inputs)
 
-    def _inputs(self, model: ModelInfo, target: DriftTarget) -> tuple[str, list[str]] | DriftOutcome:
-        """The reference data and the exported blobs to compare, or why there is nothing to submit."""
+    def _inputs(self, model: ModelInfo, target: DriftTarget) -> DriftInputs | DriftOutcome:
+        """The reference data, the exported blobs and quarantine files, the reference scores; or why there is
+        nothing to submit. Quarantine files alone make a job: the data quality of the window is then all it
+        reports (the component skips drift without rows)."""
         name = f"{target.model}:{target.version}"
         reference = reference_path(model)
         if reference is None:
@@ -197,9 +204,12 @@ class DriftService:
                 ),
             )
         blobs = partition_blobs(self._export, self._config.export_prefix, target)
-        if not blobs:
+        quarantine = quarantine_blobs(self._export, self._config.quarantine_prefix, target)
+        if not blobs and not quarantine:
             window = f"[{iso_z(target.start)}, {iso_z(target.end)})"
             return _outcome(target, DriftDecision.NO_DATA, message=f"no exported inference data for {name} in {window}")
+        inputs = DriftInputs(reference, blobs, quarantine, prediction_reference_path(model))
+        blobs = inputs.all_blobs
         covered_by = self._covered_by_last_job(target, blobs)
         if covered_by is not None:
             return _outcome(
@@ -212,11 +222,9 @@ class DriftService:
                     f"(window [{covered_by.get('window_start')}, {covered_by.get('window_end')})): nothing submitted"
                 ),
             )
-        return reference, blobs
+        return inputs
 
-    def _claim_and_submit(
-        self, target: DriftTarget, vacancy: Vacancy, reference: str, blobs: list[str]
-    ) -> DriftOutcome:
+    def _claim_and_submit(self, target: DriftTarget, vacancy: Vacancy, inputs: DriftInputs) -> DriftOutcome:
         fields = {
             "model_name": target.model,
             "model_version": target.version,
@@ -232,7 +240,7 @@ class DriftService:
                 return _outcome(target, DriftDecision.DUPLICATE, in_progress=True, message=message)
             return self._duplicate(found, target)
 
-        job_request = drift_job_request(self._config, self._export_url, target, reference)
+        job_request = drift_job_request(self._config, self._export_url, target, inputs)
         try:
             platform = self._platform()
         except BaseException:
@@ -240,10 +248,13 @@ class DriftService:
             raise
         job_name = self._claims.submit(claim, platform, job_request)
 
+        blobs = inputs.all_blobs
         settled = {
             "job_name": job_name,
-            "reference_data": reference,
+            "reference_data": inputs.reference,
             "target_data": job_request.inputs["target_data"].path,
+            "prediction_reference": inputs.prediction_reference,
+            "quarantine_files": len(inputs.quarantine),
             "blobs": blobs,
         }
         self._record(self._claims.settle(claim, DriftDecision.SUBMITTED, settled, overwrite=True))

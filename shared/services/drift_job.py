@@ -7,7 +7,10 @@
   ``ml_assets/src/training/register.py``): ``training_data_name`` + ``training_data_version``, else
   ``training_data`` (``name:version``, ``name@latest`` or a path/URI);
 - **exported data** (:func:`partition_blobs`): the blobs under ``<EXPORT_PREFIX>/model=<m>/version=<v>/``
-  (:mod:`ml_assets.src.contracts.export_layout`) whose ``hour=`` partition overlaps the window;
+  (:mod:`ml_assets.src.contracts.export_layout`) whose ``hour=`` partition overlaps the window, and the export's
+  quarantine files of the window (:func:`quarantine_blobs`, for the data quality);
+- **reference scores** (:func:`prediction_reference_path`): the model version's own folder, when its tags say
+  it carries them (:mod:`ml_assets.src.contracts.prediction_reference`);
 - **request** (:func:`drift_job_request`): ``ml_assets/pipelines/data_drift.yml`` with its inputs overridden.
 
 Whether a job is submitted at all is :mod:`shared.services.drift`'s decision. Plain Python: no Azure SDK import.
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ml_assets.src.contracts.export_layout import hour_overlaps, parse_blob_path
+from ml_assets.src.contracts.export_layout import hour_overlaps, hours_between, parse_blob_path, parse_quarantine_path
+from ml_assets.src.contracts.prediction_reference import has_reference
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import AssetInput, BlobWriter, ModelInfo, PipelineJobRequest
@@ -48,6 +52,7 @@ class DriftConfig:
     stattest: str | None = None
     threshold: float | None = None
     appinsights_connection_string: str | None = None
+    quarantine_prefix: str = "quarantine"
     pipeline_yaml: str = PIPELINE_YAML
 
     @classmethod
@@ -56,6 +61,7 @@ class DriftConfig:
             model_name=settings.model_name,
             window=settings.drift_window,
             export_prefix=settings.export_prefix.strip("/"),
+            quarantine_prefix=settings.quarantine_prefix.strip("/"),
             compute=settings.drift_compute,
             min_rows=settings.drift_min_rows,
             drift_share=settings.drift_share,
@@ -137,16 +143,61 @@ def partition_blobs(export: BlobWriter, export_prefix: str, target: DriftTarget)
     return sorted(selected)
 
 
-def drift_job_request(config: DriftConfig, export_url: str, target: DriftTarget, reference: str) -> PipelineJobRequest:
+def quarantine_blobs(export: BlobWriter, quarantine_prefix: str, target: DriftTarget) -> list[str]:
+    """The export's quarantine files whose ``hour=`` partition overlaps the target's window (listed day by day)."""
+    days = sorted({moment.date() for moment in hours_between(target.start, target.end)})
+    selected = []
+    for day in days:
+        for name in export.list(f"{quarantine_prefix}/date={day.isoformat()}/"):
+            parsed = parse_quarantine_path(name)
+            if parsed is not None and hour_overlaps(parsed[1], target.start, target.end):
+                selected.append(name)
+    return sorted(selected)
+
+
+def prediction_reference_path(model: ModelInfo) -> str | None:
+    """The model version as a job input (its folder holds the reference scores), or None when it has none."""
+    return model.path if model.path and has_reference(model.tags) else None
+
+
+@dataclass(frozen=True)
+class DriftInputs:
+    """What one job compares: the training data, the exported blobs, the quarantine files, the reference scores."""
+
+    reference: str
+    blobs: list[str]
+    quarantine: list[str]
+    prediction_reference: str | None
+
+    @property
+    def all_blobs(self) -> list[str]:
+        """Every blob the job reads (what "no new data" compares)."""
+        return sorted({*self.blobs, *self.quarantine})
+
+
+def drift_job_request(
+    config: DriftConfig, export_url: str, target: DriftTarget, inputs: DriftInputs
+) -> PipelineJobRequest:
     """The drift pipeline with its inputs overridden: the training data, the model version's exported data
-    (a read-only mount; the component keeps the window's partitions and rows), the window, the drift settings."""
+    (a read-only mount; the component keeps the window's partitions and rows), the quarantine of the window's
+    days and the model version's folder with its reference scores (each only when there is one), the window, the
+    drift settings."""
     model, version, start, end = target.model, target.version, target.start, target.end
     export_folder = f"{export_url}/{version_folder(config.export_prefix, model, version)}"
+    optional: dict[str, AssetInput] = {}
+    if inputs.quarantine:
+        quarantine_folder = f"{export_url}/{config.quarantine_prefix}/"
+        optional["quarantine_data"] = AssetInput(type="uri_folder", path=quarantine_folder, mode="ro_mount")
+    if inputs.prediction_reference:
+        optional["prediction_reference"] = AssetInput(
+            type="mlflow_model", path=inputs.prediction_reference, mode="ro_mount"
+        )
     return PipelineJobRequest(
         pipeline_yaml=config.pipeline_yaml,
         inputs={
-            "reference_data": AssetInput(type="uri_folder", path=reference),
+            "reference_data": AssetInput(type="uri_folder", path=inputs.reference),
             "target_data": AssetInput(type="uri_folder", path=export_folder, mode="ro_mount"),
+            **optional,
             "model_name": model,
             "model_version": version,
             "window_start": iso_z(start),

@@ -27,6 +27,12 @@ from datetime import timedelta
 from typing import Any
 
 from ml_assets.src.contracts.console_log import MARKER, ConsoleLogError, LogLine, Request, RequestAssembler, parse_line
+from ml_assets.src.contracts.export_layout import (
+    QUARANTINE_LINES,
+    QUARANTINE_REASON,
+    QUARANTINE_REQUEST_ID,
+    QUARANTINE_WINDOW,
+)
 from shared.ports import LogRow
 from shared.services.export_windows import Window
 from shared.services.timestamps import iso_z
@@ -42,10 +48,12 @@ class QuarantineEntry:
 
     def as_record(self, window: Window) -> dict[str, Any]:
         return {
-            "reason": self.reason,
-            "request_id": self.request_id,
-            "window": window.as_dict(),
-            "lines": [{"time": iso_z(r.time), "deployment": r.deployment, "message": r.message} for r in self.lines],
+            QUARANTINE_REASON: self.reason,
+            QUARANTINE_REQUEST_ID: self.request_id,
+            QUARANTINE_WINDOW: window.as_dict(),
+            QUARANTINE_LINES: [
+                {"time": iso_z(r.time), "deployment": r.deployment, "message": r.message} for r in self.lines
+            ],
         }
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ml_assets.src.contracts.console_log import Request
-from ml_assets.src.contracts.export_layout import Partition, partition_of
+from ml_assets.src.contracts.export_layout import Partition, partition_of, quarantine_path
 from shared.services.export_batch import WindowBatch
 from shared.services.export_windows import Window
 
@@ -67,8 +67,7 @@ def window_files(window: Window, batch: WindowBatch, *, model: str, prefix: str,
             out.requests += len(members) - len(converted.rejected)
     batch.sources.clear()
     if batch.quarantine:
-        day = window.start.strftime("%Y-%m-%d")
-        path = f"{quarantine_prefix}/date={day}/hour={window.start.hour:02d}/part-{window.label}.jsonl"
+        path = quarantine_path(quarantine_prefix, window.start, window.label)
         payload = "".join(json.dumps(e.as_record(window), sort_keys=True) + "\n" for e in batch.quarantine)
         out.files.append((path, payload.encode))
         log.warning(

@@ -214,5 +214,21 @@ def test_drift_warns_and_performance_decides(loop: dict) -> None:
     assert alert["response"]["job_name"] == record["retraining_job"]
 
 
+def test_every_drift_job_measures_prediction_drift_and_data_quality(loop: dict) -> None:
+    # v1 was trained by the pipeline, so it carries its test-split scores: prediction drift runs in both windows
+    for point in loop["record"]["drift"]:
+        assert point["prediction_drift"] is not None, point["prediction_note"]
+        assert point["prediction_drift"]["feature_name"] == "prediction"
+        assert point["data_quality"]["quarantined_lines"] == 0 and point["data_quality"]["max_missing_share"] == 0
+    normal, drifted = loop["record"]["drift"]
+    # the shifted inputs reach beyond the training range more often than the normal ones
+    assert drifted["data_quality"]["max_outside_range_share"] > normal["data_quality"]["max_outside_range_share"]
+    from ml_assets.src.contracts import drift_telemetry as t
+
+    kept = t.read_local(loop["root"] / "state" / "telemetry" / "drift.jsonl")
+    types = [m.type for _, m in t.drift_messages(kept)]
+    assert types.count(t.DATA_QUALITY) == 2 and types.count(t.PREDICTION) == 2
+
+
 def test_every_process_the_loop_started_is_stopped(loop: dict) -> None:
     assert loop["leftover"] == []

@@ -132,14 +132,15 @@ def test_two_samples_of_one_distribution_show_no_drift(tmp_path: Path):
     # And the local telemetry file holds the contract's records: two traces and 1 + 23 custom metrics
     records = t.read_local(telemetry)
     messages = {m.type: m for _, m in t.drift_messages(records)}
-    assert set(messages) == {t.OVERALL, t.FEATURE}  # the training data has no predictions: no prediction drift
+    # (no model reference scores and no predictions in the training data: no prediction drift; data quality always)
+    assert set(messages) == {t.OVERALL, t.FEATURE, t.DATA_QUALITY}
     overall = messages[t.OVERALL]
     assert (overall.model_name, overall.model_version) == (MODEL, "3")
     assert overall.data == t.OverallDrift(23, 0, 0.0, False)
     assert [f.feature_name for f in messages[t.FEATURE].data] == list(FEATURES)
     metric_names = [r["name"] for r in records if r["itemType"] == "customMetric"]
     assert metric_names.count(t.METRIC_SHARE) == 1 and metric_names.count(t.METRIC_FEATURE_SCORE) == 23
-    assert "skipped" in metrics["prediction_note"]
+    assert "skipped" in metrics["prediction_note"] and "no reference scores" in metrics["prediction_note"]
 
     # And the HTML report was rendered
     html = (tmp_path / "out" / "report" / "drift_report.html").read_text()
@@ -198,7 +199,7 @@ def test_two_shifted_features_are_exactly_the_ones_flagged_as_evidently_would(tm
     assert _metrics(tmp_path)["report_sample_rows"] == {"reference": 2000, "current": 2000}
 
 
-def test_too_few_rows_end_the_run_with_a_message_and_no_metrics(tmp_path: Path, telemetry_file: Path):
+def test_too_few_rows_skip_drift_with_a_message_and_send_only_the_data_quality(tmp_path: Path, telemetry_file: Path):
     reference = tmp_path / "reference.csv"
     generate(1500, seed=1).to_csv(reference, index=False)
     target = write_export(generate(60, seed=2, with_target=False), tmp_path)
@@ -210,7 +211,9 @@ def test_too_few_rows_end_the_run_with_a_message_and_no_metrics(tmp_path: Path, 
     assert metrics["status"] == "skipped"
     assert "only 60 inference rows" in metrics["reason"] and "min_rows=100" in metrics["reason"]
     assert "features" not in metrics
-    assert not telemetry_file.exists()  # nothing sent
+    # no drift sent; the window's data quality is (it needs no minimum: the counts are exact)
+    assert [m.type for _, m in t.drift_messages(t.read_local(telemetry_file))] == [t.DATA_QUALITY]
+    assert metrics["data_quality"]["rows"] == 60
     assert "skipped" in (tmp_path / "out" / "report" / "drift_report.html").read_text()
 
 
@@ -222,7 +225,9 @@ def test_no_data_in_the_window_is_skipped_too(tmp_path: Path, telemetry_file: Pa
     assert drift.main(drift.parse_args(_args(tmp_path, reference, target))) == 0
     metrics = _metrics(tmp_path)
     assert metrics["status"] == "skipped" and "no exported inference data" in metrics["reason"]
-    assert not telemetry_file.exists()
+    (message,) = [m for _, m in t.drift_messages(t.read_local(telemetry_file))]
+    assert message.type == t.DATA_QUALITY and message.data.rows == 0  # a window without rows still reports
+    assert message.data.max_missing_share is None  # nothing to divide by: no share, never a fake 0
 
 
 def test_min_rows_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

@@ -151,6 +151,60 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
     assert "python -m src.drift.component" in job.jobs["drift"].component.command
 
 
+def quarantine_blob(app_context: AppContext, moment: datetime, name: str = "part-0") -> str:
+    from ml_assets.src.contracts.export_layout import quarantine_path
+
+    path = quarantine_path("quarantine", moment, name)
+    app_context.export_writer().write(path, b'{"reason": "malformed line"}\n')
+    return path
+
+
+def test_a_model_with_reference_scores_gets_its_own_folder_as_the_prediction_reference(app_context, platform, registry):
+    # Given version 3 registered with reference scores (the register step's tags) and exported data
+    registry.versions["3"] = {**TAGS, "prediction_reference": "prediction_reference.json"}
+    export_blob(app_context, hour(-3))
+
+    resp = post({"window_start": iso(hour(-5)), "window_end": iso(hour(-1))})
+
+    # Then the job mounts that model version (its folder holds the scores), validated with the real SDK types
+    assert resp.status_code == 202, resp.get_body()
+    inputs = platform.jobs[0]._to_rest_object().as_dict()["properties"]["inputs"]
+    assert inputs["prediction_reference"] == {
+        "uri": "azureml:credit-default:3",
+        "jobInputType": "mlflow_model",
+        "mode": "ReadOnlyMount",
+    }
+    assert "uri" not in inputs["quarantine_data"]  # no quarantine in the window: the optional input stays unset
+    assert app_context.state_store().get("drift/last.json").data["prediction_reference"] == "azureml:credit-default:3"
+
+
+def test_a_model_without_reference_scores_gets_no_prediction_reference(app_context, platform, registry):
+    export_blob(app_context, hour(-3))
+    assert post({"window_start": iso(hour(-5)), "window_end": iso(hour(-1))}).status_code == 202
+    inputs = platform.jobs[0]._to_rest_object().as_dict()["properties"]["inputs"]
+    assert "uri" not in inputs["prediction_reference"]  # unset: the component skips prediction drift, saying why
+
+
+def test_the_windows_quarantine_is_mounted_and_alone_is_enough_for_a_job(app_context, platform, registry):
+    # Given only quarantined lines in the window (every line of the hour was malformed), and some outside it
+    quarantine_blob(app_context, hour(-3))
+    quarantine_blob(app_context, hour(-30), name="old")
+
+    resp = post({"window_start": iso(hour(-5)), "window_end": iso(hour(-1))})
+
+    # Then a job measures the window's data quality, with the export's quarantine folder mounted
+    assert resp.status_code == 202, resp.get_body()
+    assert body_of(resp)["blobs"] == 1
+    inputs = platform.jobs[0]._to_rest_object().as_dict()["properties"]["inputs"]
+    container = app_context.export_writer().url
+    assert inputs["quarantine_data"]["uri"] == f"{container}/quarantine/"
+    assert inputs["quarantine_data"]["mode"] == "ReadOnlyMount"
+
+    # And the same quarantine again is no new data
+    again = post({"window_start": iso(hour(-5)), "window_end": iso(hour(-1))})
+    assert body_of(again)["decision"] in ("duplicate", "no_new_data") and len(platform.requests) == 1
+
+
 def test_the_reference_data_comes_from_the_models_tags():
     def model(**tags: str) -> ModelInfo:
         return ModelInfo(name=MODEL, version="3", tags=tags)

@@ -144,6 +144,46 @@ def test_gate_first_model_then_refuses_worse_then_accepts_better(splits, good_mo
     assert [m.version for m in registry.versions("credit-default")] == [1, 2]
 
 
+def test_register_stores_the_test_split_scores_in_the_model_folder_and_tags_them(
+    splits, good_model, local_mode, tmp_path
+):
+    import pandas as pd
+
+    from ml_assets.src.contracts import prediction_reference as pr
+    from ml_assets.src.training.model import load_model, predict_default_probability
+
+    # Given the evaluation of a model on the test split, when it is registered
+    _evaluate(splits, good_model, tmp_path / "e")
+    registered = _register(good_model, tmp_path / "e", tmp_path / "r")
+
+    # Then the registered model folder holds exactly the model's scores of the test split, bit for bit
+    model = LocalModelRegistry(registry_root(local_mode)).latest("credit-default")
+    stored = pr.read_reference(model.path)
+    test = pd.read_parquet(splits / "test" / "test.parquet")
+    expected = predict_default_probability(load_model(good_model), test)
+    assert stored.predictions == tuple(expected.tolist()) and stored.source == "test split"
+    assert stored.positive_rate == pytest.approx(test["default_payment_next_month"].mean(), abs=1e-6)
+    assert (model.path / "MLmodel").is_file() and pr.find_reference(model.path) == model.path / pr.FILE_NAME
+
+    # And the tags say so (what the drift submission reads), and the input model folder is untouched
+    assert registered["tags"][pr.TAG_FILE] == pr.FILE_NAME and registered["tags"][pr.TAG_ROWS] == str(len(test))
+    assert pr.has_reference(model.tags)
+    assert not (good_model / pr.FILE_NAME).exists()
+
+
+def test_register_without_reference_scores_registers_without_the_tag(splits, good_model, local_mode, tmp_path):
+    from ml_assets.src.contracts import prediction_reference as pr
+
+    _evaluate(splits, good_model, tmp_path / "e")
+    (tmp_path / "e" / pr.FILE_NAME).unlink()  # an evaluate step from before the reference existed
+
+    registered = _register(good_model, tmp_path / "e", tmp_path / "r")
+
+    assert registered["registered"] is True and pr.TAG_FILE not in registered["tags"]
+    model = LocalModelRegistry(registry_root(local_mode)).latest("credit-default")
+    assert pr.find_reference(model.path) is None and not pr.has_reference(model.tags)
+
+
 def _crown(registry: LocalModelRegistry, version: int, since: str) -> None:
     """What the app's reconcile timer does once a version's rollout succeeded (shared/services/champion.py)."""
     for other in registry.versions("credit-default"):

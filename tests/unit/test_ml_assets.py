@@ -417,3 +417,34 @@ def test_model_identity_from_the_model_dir_or_settings():
     assert score.model_identity("/tmp/model", {"MODEL_NAME": "m", "MODEL_VERSION": "2"}) == ("m", "2")
     assert score.deployment_name({"DEPLOYMENT_NAME": "green"}) == "green"
     assert score.deployment_name({}) == "local"
+
+
+def test_register_on_azure_uploads_the_model_folder_with_its_reference_scores(tmp_path, monkeypatch):
+    from ml_assets.src.contracts import prediction_reference as pr
+
+    monkeypatch.setenv("MLOPS_MODE", "azure")
+    monkeypatch.setenv("AZUREML_ROOT_RUN_ID", "pipeline-job-1")
+    evaluation = _decision(tmp_path / "eval")
+    pr.write_reference(evaluation, [0.1, 0.25, 0.9], source="test split")
+    seen = {}
+
+    class Models(_FakeModels):
+        def create_or_update(self, model):
+            # what the SDK uploads is the folder as it is now: the staged copy exists only during registration
+            folder = Path(model.path)
+            seen["files"] = sorted(p.name for p in folder.iterdir())
+            seen["scores"] = pr.read_reference(folder).predictions
+            return super().create_or_update(model)
+
+    client = SimpleNamespace(models=Models(), jobs=_FakeJobs({"pipeline-job-1": SimpleNamespace(properties={})}))
+    source = _fake_model(tmp_path / "model")
+    args = register.parse_args(
+        ["--model_input", str(source), "--evaluation", str(evaluation), "--model_name", "credit-default",
+         "--registration", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert register.main(args, ml_client=client) == 0
+
+    (model,) = client.models.created
+    assert "MLmodel" in seen["files"] and pr.FILE_NAME in seen["files"] and seen["scores"] == (0.1, 0.25, 0.9)
+    assert model.tags[pr.TAG_FILE] == pr.FILE_NAME and model.tags[pr.TAG_ROWS] == "3"
+    assert not (source / pr.FILE_NAME).exists()  # the input folder (read-only on Azure ML) is not written

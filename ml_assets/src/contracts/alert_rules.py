@@ -12,6 +12,12 @@ evaluated every :attr:`frequency`. In Azure: a *stateful* log search alert (``au
 Insights resource, with the query of :meth:`DriftAlertRule.kql`, "number of results > 0"; stateful means
 it fires once (``monitorCondition: Fired``) and resolves when the condition clears, so one drift episode is
 one alert (the retraining webhook also de-duplicates on the alert id).
+
+:class:`DataQualityAlertRule`, in the same shape, fires when the latest ``DataQualityMetrics`` of a model version
+breaches any of its limits (a feature's share of missing values, of values outside the training range, of
+unknown categories; quarantined lines). Bad data is not a reason to retrain (a model trained on it would learn
+the fault): it is declared in :data:`ALERT_RULES` with ``retrains=False``, so the deployment creates it without
+the retraining webhook.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
-from .drift_telemetry import METRIC_SHARE, OVERALL, DriftMessage, OverallDrift, drift_messages
+from .data_quality_telemetry import DataQuality
+from .drift_telemetry import DATA_QUALITY, METRIC_SHARE, OVERALL, DriftMessage, OverallDrift, drift_messages
 from .performance_telemetry import METRIC_ROC_AUC, PERFORMANCE, ModelPerformance, performance_messages
 
 RULE_NAME: Final = "data-drift"
+DATA_QUALITY_RULE_NAME: Final = "data-quality"
 PERFORMANCE_RULE_NAME: Final = "model-performance"
 
 
@@ -195,6 +203,97 @@ class PerformanceBreach:
         return out
 
 
+@dataclass(frozen=True)
+class DataQualityAlertRule:
+    """The latest ``DataQualityMetrics`` of a model version within :attr:`window` breaches a limit: some feature's
+    share of missing values ≥ :attr:`missing_share`, of values outside the training range ≥
+    :attr:`outside_range_share`, of unknown categories ≥ :attr:`unknown_category_share`, or at least
+    :attr:`quarantined_lines` quarantined lines in the window. Stateful, like the drift rule."""
+
+    name: str = DATA_QUALITY_RULE_NAME
+    missing_share: float = 0.05  # score.py refuses missing features: any missing value means a data fault upstream
+    outside_range_share: float = 0.05  # a few records beyond the training range are normal; 5 % is a shifted input
+    unknown_category_share: float = 0.01  # the vocabularies are small: 1 % unseen labels is a new upstream code
+    quarantined_lines: int = 1  # score.py writes the lines: a quarantined one is lost data, always worth a look
+    window: timedelta = timedelta(days=1)
+    frequency: timedelta = timedelta(hours=1)
+    severity: int = 2  # Warning
+    description: str = (
+        "Missing values, values outside the training range, unknown categories or quarantined console-log lines "
+        "at or above their limits in the latest data-quality run"
+    )
+
+    def _conditions(self) -> str:
+        return (
+            f"max_missing_share >= {self.missing_share:g} or max_outside_range_share >= {self.outside_range_share:g}"
+            f" or max_unknown_category_share >= {self.unknown_category_share:g}"
+            f" or quarantined_lines >= {self.quarantined_lines:d}"
+        )
+
+    def kql(self, model_name: str | None = None) -> str:
+        """The log search query: one row per model version whose latest data-quality run breaches a limit."""
+        model_filter = f'\n| where model_name == "{model_name}"' if model_name else ""
+        return (
+            "traces\n"
+            f'| where message has "{DATA_QUALITY}"\n'
+            "| extend m = parse_json(message)\n"
+            f'| where tostring(m.type) == "{DATA_QUALITY}"\n'
+            "| extend model_name = tostring(m.model_name), model_version = tostring(m.model_version),\n"
+            "         max_missing_share = todouble(m.data.max_missing_share),\n"
+            "         max_outside_range_share = todouble(m.data.max_outside_range_share),\n"
+            "         max_unknown_category_share = todouble(m.data.max_unknown_category_share),\n"
+            "         quarantined_lines = tolong(m.data.quarantined_lines)"
+            f"{model_filter}\n"
+            "| summarize arg_max(timestamp, max_missing_share, max_outside_range_share, max_unknown_category_share,\n"
+            "    quarantined_lines) by model_name, model_version\n"
+            f"| where {self._conditions()}"
+        )
+
+    def reasons(self, quality: DataQuality) -> list[str]:
+        """What breaches, in words (empty: nothing). A share that does not apply (null) never breaches."""
+        out = []
+        for label, value, limit in (
+            ("missing values", quality.max_missing_share, self.missing_share),
+            ("values outside the training range", quality.max_outside_range_share, self.outside_range_share),
+            ("unknown categories", quality.max_unknown_category_share, self.unknown_category_share),
+        ):
+            if value is not None and value >= limit:
+                out.append(f"{label}: share {value:.4g} >= {limit:g}")
+        if quality.quarantined_lines >= self.quarantined_lines:
+            out.append(f"quarantined lines: {quality.quarantined_lines} >= {self.quarantined_lines}")
+        return out
+
+    def breaches(self, quality: DataQuality) -> bool:
+        return bool(self.reasons(quality))
+
+    def evaluate(self, messages: Iterable[tuple[datetime, DriftMessage]], now: datetime) -> list[DataQualityBreach]:
+        """What the rule returns at ``now`` (same semantics as :meth:`kql`)."""
+        start = now - self.window
+        latest: dict[tuple[str, str], tuple[datetime, DataQuality]] = {}
+        for timestamp, message in messages:
+            if message.type != DATA_QUALITY or not isinstance(message.data, DataQuality):
+                continue
+            ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+            if not (start <= ts <= now):
+                continue
+            key = (message.model_name, message.model_version)
+            if key not in latest or ts >= latest[key][0]:
+                latest[key] = (ts, message.data)
+        return [
+            DataQualityBreach(model_name=k[0], model_version=k[1], timestamp=ts, reasons=tuple(self.reasons(q)))
+            for k, (ts, q) in sorted(latest.items())
+            if self.breaches(q)
+        ]
+
+
+@dataclass(frozen=True)
+class DataQualityBreach:
+    model_name: str
+    model_version: str
+    timestamp: datetime
+    reasons: tuple[str, ...]
+
+
 def parse_timestamp(text: str) -> datetime:
     """An App Insights / local-file timestamp (``...Z`` or with an offset) as an aware datetime."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -203,6 +302,7 @@ def parse_timestamp(text: str) -> datetime:
 
 DEFAULT_RULE: Final = DriftAlertRule()
 DEFAULT_PERFORMANCE_RULE: Final = PerformanceAlertRule()
+DEFAULT_DATA_QUALITY_RULE: Final = DataQualityAlertRule()
 
 
 def rule_for(drift_share: float | None) -> DriftAlertRule:
@@ -238,8 +338,10 @@ class DeclaredAlertRule:
 
 # Every alert rule the deployment creates: add a rule here and `python -m infra.alert_rules_json` writes it
 # into the file the Bicep loads.
+# The data-quality rule does not retrain: a model trained on faulty data learns the fault.
 ALERT_RULES: Final[tuple[DeclaredAlertRule, ...]] = (
     DeclaredAlertRule(DEFAULT_RULE, retrains=True),
+    DeclaredAlertRule(DEFAULT_DATA_QUALITY_RULE, retrains=False),
     DeclaredAlertRule(DEFAULT_PERFORMANCE_RULE, retrains=True),
 )
 
@@ -254,10 +356,13 @@ def performance_rule_for(floor: float | None = None, margin: float | None = None
 
 __all__: Sequence[str] = (
     "ALERT_RULES",
+    "DEFAULT_DATA_QUALITY_RULE",
     "DEFAULT_PERFORMANCE_RULE",
     "DEFAULT_RULE",
     "PERFORMANCE_RULE_NAME",
     "Breach",
+    "DataQualityAlertRule",
+    "DataQualityBreach",
     "DeclaredAlertRule",
     "DriftAlertRule",
     "LogAlertRule",

@@ -11,14 +11,19 @@ Traces (Application Insights ``traces`` table, ``message`` column) are JSON obje
      "data": [{"feature_name": "age", "drift_score": 0.31, "drift_detected": true,
                "stattest_name": "Wasserstein distance (normed)", "threshold": 0.1}, ...]}
 
-and, when the exported data carries predictions and the reference has a ``prediction`` column, one more
-trace of type ``PredictionDriftMetrics`` whose ``data`` is one item of the FeatureDriftMetrics shape.
-Run context (job, window) goes to the trace's ``customDimensions``, never into the message.
+and one trace of type ``PredictionDriftMetrics`` per model version among the window's rows that has a
+reference distribution of its scores (:mod:`.prediction_reference`) and enough rows, whose ``data`` is one
+item of the FeatureDriftMetrics shape (``feature_name`` ``prediction``) and whose ``model_version`` is the
+version that scored those rows. Every run that read the window also sends ``DataQualityMetrics``
+(:mod:`.data_quality_telemetry`). Run context (job, window) goes to the trace's ``customDimensions``, never
+into the message.
 
 Custom metrics (``customMetrics`` table; one value per run, so ``value`` = ``valueMax`` = the figure):
 
 - :data:`METRIC_SHARE` ``drift_share_drifted_features`` with dimensions ``model_name``, ``model_version``;
-- :data:`METRIC_FEATURE_SCORE` ``drift_feature_score`` with ``model_name``, ``model_version``, ``feature``.
+- :data:`METRIC_FEATURE_SCORE` ``drift_feature_score`` with ``model_name``, ``model_version``, ``feature``;
+- :data:`METRIC_PREDICTION_SCORE` ``drift_prediction_score`` with ``model_name``, ``model_version``;
+- the data-quality metrics of :mod:`.data_quality_telemetry`.
 
 Without ``APPLICATIONINSIGHTS_CONNECTION_STRING`` the same records go, one JSON object per line, to the local
 telemetry file (:func:`local_telemetry_path`), shaped like the App Insights rows::
@@ -42,10 +47,12 @@ from typing import Any, Final
 OVERALL: Final = "OverallDriftMetrics"
 FEATURE: Final = "FeatureDriftMetrics"
 PREDICTION: Final = "PredictionDriftMetrics"
-MESSAGE_TYPES: Final = (OVERALL, FEATURE, PREDICTION)
+DATA_QUALITY: Final = "DataQualityMetrics"  # its data: data_quality_telemetry.DataQuality
+MESSAGE_TYPES: Final = (OVERALL, FEATURE, PREDICTION, DATA_QUALITY)
 
 METRIC_SHARE: Final = "drift_share_drifted_features"
 METRIC_FEATURE_SCORE: Final = "drift_feature_score"
+METRIC_PREDICTION_SCORE: Final = "drift_prediction_score"
 METRIC_NAMESPACE: Final = "mlops.drift"  # OpenTelemetry meter (instrumentation scope) name
 
 # The Python logger whose records become App Insights traces (configure_azure_monitor(logger_name=...)).
@@ -106,10 +113,10 @@ class DriftMessage:
     model_name: str
     model_version: str
     type: str
-    data: Any  # OverallDrift | list[FeatureDrift] | FeatureDrift (prediction)
+    data: Any  # OverallDrift | list[FeatureDrift] | FeatureDrift (prediction) | DataQuality
 
     def text(self) -> str:
-        if isinstance(self.data, OverallDrift | FeatureDrift):
+        if hasattr(self.data, "as_dict"):
             data: Any = self.data.as_dict()
         else:
             data = [item.as_dict() for item in self.data]
@@ -181,6 +188,10 @@ def parse_message(text: str) -> DriftMessage | None:
             share_drifted_features=float(data["share_drifted_features"]),
             dataset_drift=data["dataset_drift"],
         )
+    elif kind == DATA_QUALITY:
+        from .data_quality_telemetry import parse_data  # that module builds on this one
+
+        parsed = parse_data(data)
     elif kind == FEATURE:
         if not isinstance(data, list):
             raise TelemetryContractError(f"{kind}.data: expected a list")
@@ -211,6 +222,14 @@ def metric_points(
         if math.isfinite(f.drift_score)
     ]
     return points
+
+
+def prediction_metric_points(model_name: str, model_version: str, prediction: FeatureDrift) -> list[MetricPoint]:
+    """The prediction drift score of the version that scored the rows (none when the score is not finite)."""
+    if not math.isfinite(prediction.drift_score):
+        return []
+    dimensions = {"model_name": model_name, "model_version": str(model_version)}
+    return [MetricPoint(METRIC_PREDICTION_SCORE, float(prediction.drift_score), dimensions)]
 
 
 # --- sinks ---------------------------------------------------------------------------------------

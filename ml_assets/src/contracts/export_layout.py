@@ -7,7 +7,13 @@ Parquet readers (pyarrow, pandas, Azure ML ``uri_folder`` inputs) see ``model``,
 ``hour`` as columns. The hour is the UTC hour of the request's scoring time. No column in a file has a
 partition key's name (hence ``model_name``/``model_version``): pyarrow and pandas refuse to read a folder
 whose files repeat a partition key ("Unable to merge"). The Arrow types of the columns are the export's
-(``shared/services/export_records.py``); the features are the feature schema's. Standard library only.
+(``shared/services/export_records.py``); the features are the feature schema's.
+
+What the export could not turn into records goes to quarantine, one JSON Lines file per export window:
+``<quarantine prefix>/date=YYYY-MM-DD/hour=HH/part-<window label>.jsonl`` (:func:`quarantine_path`; the date and
+hour of the window's start), one entry per line: ``{"reason", "request_id", "window": {"start", "end"},
+"lines": [{"time", "deployment", "message"}, ...]}``. The drift component counts a window's entries and lines
+from it (:func:`quarantine_window_start`). Standard library only.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ DEPLOYMENT: Final = "deployment"
 MODEL_NAME: Final = "model_name"
 MODEL_VERSION: Final = "model_version"
 PREDICTION: Final = "prediction"  # the model's probability of default
+
+# The quarantine entry's keys (written by shared/services/export_batch.py, read by the drift component).
+QUARANTINE_REASON: Final = "reason"
+QUARANTINE_REQUEST_ID: Final = "request_id"
+QUARANTINE_WINDOW: Final = "window"  # {"start": ISO, "end": ISO}: the export window that quarantined it
+QUARANTINE_LINES: Final = "lines"
+QUARANTINE_SUFFIX: Final = ".jsonl"
 
 _KEY_FOLDER = re.compile(r"^(model|version|date|hour)=(.+)$")
 
@@ -106,3 +119,32 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
         out.append(start)
         start += timedelta(hours=1)
     return out
+
+
+def quarantine_path(prefix: str, window_start: datetime, label: str) -> str:
+    """The quarantine file of the export window starting at ``window_start`` and named ``label``."""
+    start = window_start.astimezone(UTC)
+    return f"{prefix}/date={start:%Y-%m-%d}/hour={start.hour:02d}/part-{label}{QUARANTINE_SUFFIX}"
+
+
+_QUARANTINE = re.compile(
+    r"^(?P<prefix>.+?)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<file>[^/]+\.jsonl)$"
+)
+
+
+def parse_quarantine_path(path: str) -> tuple[str, datetime] | None:
+    """``(prefix, hour start)`` of a quarantine blob, or None if the path is not a quarantine file."""
+    match = _QUARANTINE.match(path)
+    if not match:
+        return None
+    return match["prefix"], datetime.fromisoformat(match["date"]).replace(hour=int(match["hour"]), tzinfo=UTC)
+
+
+def quarantine_window_start(entry: dict[str, object]) -> datetime:
+    """The start of the export window that quarantined ``entry``; ValueError when the entry has none."""
+    window = entry.get(QUARANTINE_WINDOW)
+    start = window.get("start") if isinstance(window, dict) else None
+    if not isinstance(start, str):
+        raise ValueError(f"no {QUARANTINE_WINDOW}.start in the quarantine entry")
+    value = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ..contracts.export_layout import PREDICTION, TIME
+from ..contracts.export_layout import MODEL_VERSION, PREDICTION, TIME
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def _is_text(data_type: pa.DataType) -> bool:
 
 
 def read_parquet_features(file: Path, *, with_time: bool) -> pa.Table:
-    """The features (+ ``prediction``, + ``time`` when ``with_time``) of one Parquet file, checked."""
+    """The features (+ ``prediction`` and ``model_version`` when present, + ``time`` when ``with_time``) of one
+    Parquet file, checked."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(file)
@@ -81,7 +82,8 @@ def read_parquet_features(file: Path, *, with_time: bool) -> pa.Table:
     if PREDICTION in names and not _is_numeric(schema.field(PREDICTION).type):
         raise SchemaError(PREDICTION, f"expected numbers, found {schema.field(PREDICTION).type}", str(file))
     read_time = with_time and TIME in names
-    columns = [*FEATURES, *([PREDICTION] if PREDICTION in names else []), *([TIME] if read_time else [])]
+    extra = [c for c in (PREDICTION, MODEL_VERSION) if c in names]
+    columns = [*FEATURES, *extra, *([TIME] if read_time else [])]
     # ParquetFile.read: a few times faster per file than pq.read_table (no dataset discovery per call)
     return pq.ParquetFile(file, read_dictionary=list(CATEGORICAL_FEATURES)).read(columns=columns, use_threads=False)
 

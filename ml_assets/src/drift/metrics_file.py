@@ -1,6 +1,7 @@
 """The drift run's result document, ``metrics/metrics.json``: what the run came to (completed, skipped with the
 reason, failed with the error and the column), who ran it on which window, and for a completed run every
-verdict, the settings they were computed with and the run's timings. People and pipelines read it; the figures
+verdict, each model version's prediction drift (or why it was skipped), the data quality, the settings they
+were computed with and the run's timings. People and pipelines read it; the figures
 agree with the telemetry and the HTML report.
 """
 
@@ -26,7 +27,7 @@ class RunStatus(StrEnum):
     """``metrics.json``'s ``status``: what the run came to."""
 
     COMPLETED = "completed"
-    SKIPPED = "skipped"  # too few rows in the window: nothing computed or sent
+    SKIPPED = "skipped"  # too few rows in the window: no drift computed; only the data quality sent
     FAILED = "failed"  # bad input: the run exits 2
 
 
@@ -73,5 +74,7 @@ def metrics_document(
         "features": [c.as_dict() for c in result.columns],
         "prediction_drift": prediction.as_dict() if prediction else None,
         "prediction_note": verdicts.prediction_note,
+        "prediction_drift_by_version": [p.as_dict() for p in verdicts.predictions],
+        "prediction_reference": inputs.scores.source if inputs.scores else None,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }

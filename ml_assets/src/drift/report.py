@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORT_FILE: Final = "drift_report.html"
+PREDICTION_REPORT_FILE: Final = "prediction_drift_report.html"
 _PREFIX: Final = "mlops_full_data__"
 
 
@@ -121,6 +122,52 @@ def write_report(
         f"{current_rows:,} current) with Evidently's tests; they match metrics.json and the telemetry. "
         f"Charts: drawn from random samples of {len(reference_sample):,} reference and "
         f"{len(current_sample):,} current rows.",
+    )
+    return path
+
+
+def write_prediction_report(
+    folder: Path,
+    *,
+    reference_scores: Any,
+    current_scores: Any,
+    prediction: ColumnDrift,
+    title: str,
+    sample_rows: int,
+) -> Path:
+    """The prediction drift against the model's reference scores, in a report of its own (its reference is
+    another data set than the features': the model's test split, not its training data)."""
+    import numpy as np
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    rng = np.random.default_rng(0)
+
+    def sample(values: Any) -> pd.DataFrame:
+        array = np.asarray(values, dtype=np.float64)
+        if array.size > sample_rows:
+            array = array[np.sort(rng.choice(array.size, size=sample_rows, replace=False))]
+        return pd.DataFrame({prediction.column: array})
+
+    reference, current = sample(reference_scores), sample(current_scores)
+    definition = DataDefinition(numerical_columns=[prediction.column])
+    metric = ValueDrift(
+        column=prediction.column, method=_register_full_data_test(prediction), threshold=prediction.threshold
+    )
+    snapshot = Report([metric]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PREDICTION_REPORT_FILE
+    snapshot.save_html(str(path))
+    _add_banner(
+        path,
+        f"{title}. Score and verdict: computed on all {prediction.reference_rows:,} reference scores (the model's "
+        f"test split) and {prediction.current_rows:,} served predictions with Evidently's test; they match "
+        f"metrics.json and the telemetry. Charts: drawn from random samples of {len(reference):,} and "
+        f"{len(current):,}.",
     )
     return path
 

@@ -3,7 +3,9 @@
 Each selected Parquet file (:mod:`.target_files`) is read with its features checked, brought to one schema,
 and cut to the rows whose ``time`` lies in the window (exact for windows that do not fall on whole hours).
 :func:`summarize_target` then reduces each file to exact per-column counts and sample candidates, so memory
-holds a few files and the distinct values, never the whole window.
+holds a few files and the distinct values, never the whole window. Alongside, per file: what the counts leave
+out (missing and infinite values, for data quality) and the predictions counted per ``model_version`` (the
+version that scored each row), so a window whose rows mix versions compares each with its own reference.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..contracts.export_layout import PREDICTION, TIME
+from ..contracts.export_layout import MODEL_VERSION, PREDICTION, TIME
 from ..contracts.feature_schema import CATEGORICAL_FEATURES, FEATURES
 from .column_counts import CATEGORICAL, NUMERICAL, Counts, categorical_counts, merge_counts, numeric_counts
+from .data_quality import Gaps, column_gaps, merge_gaps
 from .feature_tables import concat_tables, normalize_types, read_parquet_features
 from .target_files import Window
 
@@ -63,18 +66,42 @@ class TargetSummary:
     counts: dict[str, Counts]  # the features, and "prediction" when every file has it
     sample: pa.Table | None  # a uniform random sample (without replacement) of the rows, for the report
     files: int
+    gaps: dict[str, Gaps] = field(default_factory=dict)  # per feature: missing and infinite values
+    predictions_by_version: dict[str, Counts] = field(default_factory=dict)  # model_version → its predictions
 
     @property
     def has_prediction(self) -> bool:
         return PREDICTION in self.counts
 
 
+def _predictions_by_version(table: pa.Table, default_version: str) -> dict[str, Counts]:
+    """The file's predictions counted per ``model_version`` (rows without one: ``default_version``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    predictions = table.column(PREDICTION)
+    if MODEL_VERSION not in table.column_names:
+        return {default_version: numeric_counts(predictions, column=PREDICTION)}
+    versions = pc.fill_null(pc.cast(table.column(MODEL_VERSION), pa.string()), default_version)
+    distinct = [str(v) for v in pc.unique(versions).to_pylist()]
+    if len(distinct) == 1:  # the export's layout: one version per file
+        return {distinct[0]: numeric_counts(predictions, column=PREDICTION)}
+    return {v: numeric_counts(predictions.filter(pc.equal(versions, v)), column=PREDICTION) for v in sorted(distinct)}
+
+
 def summarize_target(
-    files: Sequence[Path], window: Window, *, sample_rows: int, seed: int = 0, workers: int | None = None
+    files: Sequence[Path],
+    window: Window,
+    *,
+    sample_rows: int,
+    seed: int = 0,
+    workers: int | None = None,
+    default_version: str = "",
 ) -> TargetSummary:
     """Read the files one by one (in a few threads), keep only the window's rows, and reduce each file to exact
     per-column counts (merged across files: still exact) and sample candidates. Memory holds a few files and
-    the distinct values, never the whole window, whatever its volume.
+    the distinct values, never the whole window, whatever its volume. Rows without a ``model_version`` column
+    (or value) count as ``default_version``'s (the run's: the files are that version's partition).
 
     The sample: every row gets a uniform random key; the ``sample_rows`` rows with the smallest keys across
     all files are a uniform sample without replacement (deterministic for a seed and a file list).
@@ -83,11 +110,13 @@ def summarize_target(
 
     files = list(files)
 
-    def one(indexed: tuple[int, Path]) -> tuple[int, dict[str, Counts], pa.Table, np.ndarray]:
+    def one(indexed: tuple[int, Path]) -> tuple[int, dict[str, Counts], FileExtras, pa.Table, np.ndarray]:
         index, file = indexed
         table = _in_window(read_parquet_features(file, with_time=window.bounded), window, file)
+        by_version = _predictions_by_version(table, default_version) if PREDICTION in table.column_names else {}
         columns = [*FEATURES, *([PREDICTION] if PREDICTION in table.column_names else [])]
         table = normalize_types(table.select(columns))
+        extras = FileExtras(column_gaps(table, FEATURES), by_version)
         counts = {
             c: (
                 categorical_counts(table.column(c), column=c)
@@ -99,17 +128,23 @@ def summarize_target(
         keys = np.random.default_rng([seed, index]).random(table.num_rows)
         if table.num_rows > sample_rows:
             picked = np.sort(np.argpartition(keys, sample_rows - 1)[:sample_rows])
-            return table.num_rows, counts, table.take(picked), keys[picked]
-        return table.num_rows, counts, table, keys
+            return table.num_rows, counts, extras, table.take(picked), keys[picked]
+        return table.num_rows, counts, extras, table, keys
 
     parts: dict[str, list[Counts]] = {}
     rows = 0
     every_file_has_prediction = True
     best: tuple[pa.Table, np.ndarray] | None = None
+    gaps: list[dict[str, Gaps]] = []
+    versions: dict[str, list[Counts]] = {}
     workers = min(len(files), workers or os.cpu_count() or 1, 4)
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="drift-read") as pool:
-        for n, counts, candidates, keys in pool.map(one, enumerate(files)):
+        for n, counts, extras, candidates, keys in pool.map(one, enumerate(files)):
             rows += n
+            gaps.append(extras.gaps)
+            for version, part in extras.predictions_by_version.items():
+                if part.n:
+                    versions.setdefault(version, []).append(part)
             every_file_has_prediction = every_file_has_prediction and PREDICTION in counts
             for column, part in counts.items():
                 if part.n:
@@ -120,7 +155,22 @@ def summarize_target(
     merged = {c: merge_counts(p) for c, p in parts.items() if c != PREDICTION or every_file_has_prediction}
     for column in FEATURES:
         merged.setdefault(column, _empty(column))
-    return TargetSummary(rows=rows, counts=merged, sample=best[0] if best else None, files=len(files))
+    return TargetSummary(
+        rows=rows,
+        counts=merged,
+        sample=best[0] if best else None,
+        files=len(files),
+        gaps=merge_gaps(gaps),
+        predictions_by_version={v: merge_counts(p) for v, p in sorted(versions.items())},
+    )
+
+
+@dataclass(frozen=True)
+class FileExtras:
+    """What one file adds besides its counts: its gaps, and its predictions per model version."""
+
+    gaps: dict[str, Gaps]
+    predictions_by_version: dict[str, Counts]
 
 
 def _smallest_keys(

@@ -6,7 +6,9 @@ Metrics: ROC AUC, F1, precision, recall and accuracy (threshold 0.5). The champi
 workspace registry, or the local registry when ``MLOPS_MODE=local``), never merely the latest registered one, so
 a version that was rolled back is not the bar. The gate: register when there is no champion (no rollout has
 succeeded yet), or when the challenger's ROC AUC ≥ the champion's + ``--min_improvement``.
-Output: ``evaluation/metrics.json`` (challenger) and ``evaluation/decision.json``.
+Output: ``evaluation/metrics.json`` (challenger), ``evaluation/decision.json`` and the challenger's scores on the
+test split (``evaluation/prediction_reference.json``, :mod:`..contracts.prediction_reference`), which the register
+step stores with the model as the reference for prediction drift.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..contracts.champion import pick_champion
+from ..contracts.prediction_reference import write_reference
 from ..stores.local_registry import LocalModelRegistry, registry_root
 from .curated_data import DataError
 from .model import load_model, predict_default_probability
@@ -80,7 +83,8 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     if len(np.unique(y)) < 2:
         print(f"error: {args.test_data}: the test split has one class only; ROC AUC is undefined", file=sys.stderr)
         return 1
-    challenger = compute_metrics(y, predict_default_probability(load_model(args.model_input), features))
+    scores = predict_default_probability(load_model(args.model_input), features)
+    challenger = compute_metrics(y, scores)
     print(f"evaluate: challenger {json.dumps(challenger)}")
 
     champion_doc: dict[str, Any] | None = None
@@ -117,6 +121,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(challenger, indent=2))
     (out / DECISION_FILE).write_text(json.dumps(decision, indent=2))
+    write_reference(out, scores, source="test split", positive_rate=round(float(np.mean(y)), 6))
     print(f"evaluate: {'REGISTER' if register else 'KEEP CHAMPION'}: {reason}")
     return 0
 

@@ -4,6 +4,9 @@ Tags: the metrics, the training data asset (and version), the pipeline job name 
 the data-quality gate's headline figures (``data_quality``, ``data_quality_findings``, …), and the trial record the
 train step wrote into the model (its hyperparameters as ``hp_*``, its validation score: for a sweep, the best
 trial's); the gate's report without its per-column figures is the model's ``data_quality`` property.
+The evaluate step's scores of the model on the test split (``prediction_reference.json``) are stored inside the
+registered model folder, next to ``MLmodel`` (a copy of the model folder is registered: an input is read-only),
+and tagged ``prediction_reference`` / ``prediction_reference_rows``: the reference of prediction drift.
 On Azure ML through ``azure-ai-ml`` (``Model`` of type ``mlflow_model``); in local mode (``MLOPS_MODE=local``)
 into the local registry under ``LOCAL_STATE_DIR``. Output: ``registration/registration.json`` saying what
 happened (``registered``, ``name``, ``version``, ``reason``).
@@ -14,11 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..contracts import prediction_reference
 from ..stores.local_data_assets import DataAssetError, LocalDataAssets, data_assets_root, parse_ref, pinned_version
 from ..stores.local_registry import LocalModelRegistry, LocalRegistryError, registry_root
 from .data_quality_report import REGISTRY_PROPERTY, ReportError, model_property, model_tags, read_report
@@ -69,6 +75,23 @@ def build_tags(decision: dict[str, Any], *, training_data: str, pipeline_job: st
     return tags
 
 
+def read_scores(evaluation: str | Path) -> prediction_reference.PredictionReference | None:
+    """The evaluate step's reference scores; None (with a warning) when its output has none."""
+    path = Path(evaluation) / prediction_reference.FILE_NAME
+    if not path.is_file():
+        print(f"register: warning: {path} not found; the model gets no reference scores (no prediction drift)")
+        return None
+    return prediction_reference.read_reference(path)
+
+
+def stage_model(model_dir: Path, evaluation: str | Path, workdir: Path) -> Path:
+    """A copy of ``model_dir`` with the reference scores inside (``model_dir`` itself is an input, read-only)."""
+    staged = workdir / model_dir.name
+    shutil.copytree(model_dir, staged)
+    shutil.copy2(Path(evaluation) / prediction_reference.FILE_NAME, staged / prediction_reference.FILE_NAME)
+    return staged
+
+
 def pin_local_training_data(asset: str, env: Mapping[str, str] | None = None) -> str:
     """Local mode: ``name@latest`` → ``name:<version>``, so the model records the exact data it was trained on.
 
@@ -103,6 +126,7 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
         model_dir = find_mlmodel_dir(args.model_input)
         quality = read_report(args.data_quality) if args.data_quality else None
         trial = trial_tags(model_metadata(model_dir))
+        scores = read_scores(args.evaluation) if decision["register"] else None
     except (ValueError, FileNotFoundError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -112,6 +136,25 @@ def main(args: argparse.Namespace, *, ml_client: Any = None) -> int:
         print(f"register: not registered: {decision.get('reason')}")
         return 0
 
+    with tempfile.TemporaryDirectory(prefix="register-") as workdir:
+        if scores is not None:
+            model_dir = stage_model(model_dir, args.evaluation, Path(workdir))
+            trial = {**trial, **prediction_reference.model_tags(scores)}
+        return _register(args, decision, model_dir, quality=quality, extra_tags=trial, ml_client=ml_client)
+
+
+def _register(
+    args: argparse.Namespace,
+    decision: dict[str, Any],
+    model_dir: Path,
+    *,
+    quality: dict[str, Any] | None,
+    extra_tags: dict[str, str],
+    ml_client: Any,
+) -> int:
+    """Register ``model_dir`` with its tags (Azure ML, or the local registry) and write registration.json."""
+    out = Path(args.registration)
+    trial = extra_tags
     description = f"credit-default classifier; {decision.get('reason', '')}"
     quality_tags = model_tags(quality) if quality is not None else {}
     quality_properties = {REGISTRY_PROPERTY: model_property(quality)} if quality is not None else {}
