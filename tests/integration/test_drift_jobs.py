@@ -142,7 +142,6 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
         "drift_share": "0.5",
         "min_rows": "100",
         "report_sample_rows": "10000",
-        "appinsights_connection_string": "none",
     }
     assert rest["settings"]["default_compute"] == "gpu-a"
     assert rest["experimentName"] == f"{MODEL}-drift"
