@@ -26,7 +26,7 @@ from shared.services import state_keys
 from shared.services.drift_job import floor_hour, reference_path, resolve_window
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
-from shared.triggers import drift, status
+from shared.triggers import drift, status, window_job_submission
 from tests.fakes.job_platform import FakeJobPlatform as NamedJobPlatform
 
 MODEL = "credit-default"
@@ -375,7 +375,7 @@ def test_azure_ml_throttling_answers_503_and_a_retry_submits(app_context, platfo
     platform.failures.append(TransientError("HTTP 429 Too Many Requests"))
     resp = post()
     assert resp.status_code == 503
-    assert resp.headers["Retry-After"] == str(drift.RETRY_AFTER_SECONDS)
+    assert resp.headers["Retry-After"] == str(window_job_submission.RETRY_AFTER_SECONDS)
     retry = post()
     assert retry.status_code == 202 and body_of(retry)["job_name"] == platform.job_names[0]
 
