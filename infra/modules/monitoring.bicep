@@ -35,10 +35,10 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: logAnalytics.id
-    // Stays enabled: the app (shared/telemetry.py) and the drift component (ml_assets/src/drift/telemetry.py)
-    // configure azure-monitor-opentelemetry with the connection string alone, without an Entra ID credential, and
-    // would be refused. The identities already hold Monitoring Metrics Publisher (below) for the switch.
-    DisableLocalAuth: false
+    // Ingestion only with Entra ID: the app's exporter uses its managed identity (shared/telemetry.py, from
+    // APPLICATIONINSIGHTS_AUTHENTICATION_STRING) and the drift and performance jobs the compute's
+    // (ml_assets/src/stores/workspace_app_insights.py); the connection string alone can send nothing.
+    DisableLocalAuth: true
   }
 }
 
@@ -67,7 +67,19 @@ resource appPublishesTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
-// The drift component sends its traces and custom metrics, which the drift alert rule reads.
+// The drift and performance jobs find this resource through their workspace and read its connection string
+// (Microsoft.Insights/components/read), instead of receiving it as a pipeline input.
+resource computeReadsAppInsights 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, computePrincipalId, roleIds.monitoringReader)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringReader)
+    principalId: computePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The drift and performance jobs send their traces and custom metrics, which the alert rules read.
 resource computePublishesTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, computePrincipalId, roleIds.monitoringMetricsPublisher)
   scope: appInsights

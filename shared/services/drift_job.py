@@ -51,7 +51,6 @@ class DriftConfig:
     drift_share: float
     stattest: str | None = None
     threshold: float | None = None
-    appinsights_connection_string: str | None = None
     quarantine_prefix: str = "quarantine"
     pipeline_yaml: str = PIPELINE_YAML
 
@@ -67,7 +66,6 @@ class DriftConfig:
             drift_share=settings.drift_share,
             stattest=settings.drift_stattest,
             threshold=settings.drift_threshold,
-            appinsights_connection_string=settings.appinsights_connection_string or None,
         )
 
     @property
@@ -206,7 +204,6 @@ def drift_job_request(
             "threshold": config.threshold if config.threshold is not None else 0.0,
             "drift_share": config.drift_share,
             "min_rows": config.min_rows,
-            "appinsights_connection_string": config.appinsights_connection_string or UNSET,
         },
         experiment_name=config.experiment_name,
         display_name=f"drift {model}:{version} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC",

@@ -44,7 +44,6 @@ class PerformanceConfig:
     min_coverage: float
     min_labelled: int
     threshold: float
-    appinsights_connection_string: str | None = None
     pipeline_yaml: str = PIPELINE_YAML
 
     @classmethod
@@ -59,7 +58,6 @@ class PerformanceConfig:
             min_coverage=settings.performance_min_coverage,
             min_labelled=settings.performance_min_labelled,
             threshold=settings.performance_threshold,
-            appinsights_connection_string=settings.appinsights_connection_string or None,
         )
 
     @property
@@ -140,7 +138,6 @@ def performance_job_request(
             "min_coverage": config.min_coverage,
             "min_labelled": config.min_labelled,
             "training_roc_auc": auc if auc is not None else 0.0,
-            "appinsights_connection_string": config.appinsights_connection_string or UNSET,
         },
         experiment_name=config.experiment_name,
         display_name=f"performance {name}:{version} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC",

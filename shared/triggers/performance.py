@@ -25,18 +25,14 @@ import logging
 import azure.functions as func
 
 from shared.context import AppContext, get_context
-from shared.payloads import PayloadError
 from shared.payloads.performance import PerformanceJobRequest, parse_performance_request
-from shared.ports import CorruptDocumentError, PlatformError, TransientError
+from shared.ports import PlatformError
 from shared.services.performance import PerformanceDecision, PerformanceOutcome, PerformanceService
 from shared.services.performance_job import PerformanceConfig
-from shared.settings_parsing import SettingsError
-from shared.triggers.http import error_response, json_response
+from shared.triggers.window_job_submission import submit_on_request, submit_on_timer
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS = 60
 
 
 def performance_service(context: AppContext) -> PerformanceService:
@@ -61,55 +57,24 @@ def performance_service(context: AppContext) -> PerformanceService:
 @bp.timer_trigger(arg_name="timer", schedule="%PERFORMANCE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 @bp.retry(strategy="exponential_backoff", max_retry_count="3", minimum_interval="00:01:00", maximum_interval="00:10:00")
 def submit_performance_job(timer: func.TimerRequest) -> None:
-    try:
-        outcome = performance_service(get_context()).submit(PerformanceJobRequest(), trigger="timer")
-    except SettingsError as exc:
-        log.error("submit_performance_job: configuration error, nothing submitted: %s", exc)
-        return
-    except TransientError as exc:
-        log.warning("submit_performance_job: temporarily unavailable (the host retries; never a second job): %s", exc)
-        raise
-    except CorruptDocumentError as exc:
-        log.error("submit_performance_job: nothing submitted: %s", exc)
-        raise
-    except PlatformError as exc:
-        log.error("submit_performance_job: the ML platform refused the performance job: %s", exc)
-        return
-    log.info(
-        "submit_performance_job: %s job=%s model=%s:%s window=[%s, %s) %s",
-        outcome.decision,
-        outcome.job_name,
-        outcome.model_name,
-        outcome.model_version,
-        outcome.window_start.isoformat(),
-        outcome.window_end.isoformat(),
-        outcome.message,
+    submit_on_timer(
+        "submit_performance_job",
+        "performance",
+        lambda: performance_service(get_context()).submit(PerformanceJobRequest(), trigger="timer"),
+        log,
     )
 
 
 @bp.function_name("submit_performance_job_http")
 @bp.route(route="performance/jobs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def submit_performance_job_http(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        request = parse_performance_request(req.get_body())
-        outcome = performance_service(get_context()).submit(request, trigger="http")
-    except PayloadError as exc:
-        return error_response(400, str(exc), field=exc.field)
-    except SettingsError as exc:
-        log.error("submit_performance_job_http: configuration error: %s", exc)
-        return error_response(500, str(exc), setting=exc.name)
-    except TransientError as exc:
-        body = {"error": f"temporarily unavailable; retry later (a retry never submits a second job): {exc}"}
-        return json_response(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    except CorruptDocumentError as exc:
-        log.error("submit_performance_job_http: %s", exc)
-        return error_response(500, str(exc), document=exc.key)
-    except PlatformError as exc:
-        return error_response(502, f"the ML platform refused the performance job: {exc}")
-    except Exception:  # a bug: answer with JSON and keep the stack trace in the log
-        log.exception("submit_performance_job_http: unexpected error")
-        return error_response(500, "internal error; see the function's log")
-    return json_response(_status(outcome), outcome.body())
+    return submit_on_request(
+        "submit_performance_job_http",
+        "performance",
+        lambda: performance_service(get_context()).submit(parse_performance_request(req.get_body()), trigger="http"),
+        _status,
+        log,
+    )
 
 
 def _status(outcome: PerformanceOutcome) -> int:

@@ -26,7 +26,7 @@ from shared.services import state_keys
 from shared.services.drift_job import floor_hour, reference_path, resolve_window
 from shared.services.submission_claim import STALE_AFTER
 from shared.settings import Settings
-from shared.triggers import drift, status
+from shared.triggers import drift, status, window_job_submission
 from tests.fakes.job_platform import FakeJobPlatform as NamedJobPlatform
 
 MODEL = "credit-default"
@@ -142,7 +142,6 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
         "drift_share": "0.5",
         "min_rows": "100",
         "report_sample_rows": "10000",
-        "appinsights_connection_string": "none",
     }
     assert rest["settings"]["default_compute"] == "gpu-a"
     assert rest["experimentName"] == f"{MODEL}-drift"
@@ -376,7 +375,7 @@ def test_azure_ml_throttling_answers_503_and_a_retry_submits(app_context, platfo
     platform.failures.append(TransientError("HTTP 429 Too Many Requests"))
     resp = post()
     assert resp.status_code == 503
-    assert resp.headers["Retry-After"] == str(drift.RETRY_AFTER_SECONDS)
+    assert resp.headers["Retry-After"] == str(window_job_submission.RETRY_AFTER_SECONDS)
     retry = post()
     assert retry.status_code == 202 and body_of(retry)["job_name"] == platform.job_names[0]
 

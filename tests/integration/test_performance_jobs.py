@@ -22,7 +22,7 @@ from shared.ports import ModelInfo, NotFoundError, PipelineJobRequest, PlatformE
 from shared.services import performance as service
 from shared.services import state_keys
 from shared.services.drift_job import floor_hour
-from shared.triggers import performance, status
+from shared.triggers import performance, status, window_job_submission
 from tests.fakes.job_platform import FakeJobPlatform as NamedJobPlatform
 
 MODEL = "credit-default"
@@ -248,7 +248,7 @@ def test_throttling_answers_503_and_a_retry_submits_the_same_job(app_context, pl
     label_file(app_context, "batch-1.csv")
     platform.lost_answers = 1
     lost, retry = post(), post()
-    assert lost.status_code == 503 and lost.headers["Retry-After"] == str(performance.RETRY_AFTER_SECONDS)
+    assert lost.status_code == 503 and lost.headers["Retry-After"] == str(window_job_submission.RETRY_AFTER_SECONDS)
     (job,) = platform.job_names
     assert retry.status_code == 202 and body_of(retry)["job_name"] == job and platform.submissions == 1
     assert app_context.state_store().get(state_keys.PERFORMANCE_LAST).data["job_name"] == job

@@ -61,6 +61,7 @@ EXPECTED_ROLE_ASSIGNMENTS = {
     ("monitoring.bicep", "logAnalytics", "Microsoft.OperationalInsights/workspaces", "logAnalyticsReader", "app"),
     ("monitoring.bicep", "appInsights", "Microsoft.Insights/components", "monitoringMetricsPublisher", "app"),
     ("monitoring.bicep", "appInsights", "Microsoft.Insights/components", "monitoringMetricsPublisher", "compute"),
+    ("monitoring.bicep", "appInsights", "Microsoft.Insights/components", "monitoringReader", "compute"),
     ("events.bicep", "dataAccount::blobs::deadLetters", CONTAINER, "storageBlobDataContributor", "event-grid-topic"),
 }
 # What main.bicep passes as a module's principal parameter → whose identity it is.
@@ -150,6 +151,19 @@ def test_storage_accounts_of_the_app_have_shared_keys_disabled() -> None:
     # The one account with shared keys: the new workspace's own, which holds no app data (the comment says why).
     (workspace_storage,) = read("modules/ml-workspace.bicep").resources_of("Microsoft.Storage/storageAccounts")
     assert workspace_storage.body["properties"]["allowSharedKeyAccess"] is True
+
+
+def test_monitoring_takes_entra_id_only_and_the_new_workspace_reports_to_its_application_insights() -> None:
+    monitoring = read("modules/monitoring.bicep")
+    (logs,) = monitoring.resources_of("Microsoft.OperationalInsights/workspaces")
+    (insights,) = monitoring.resources_of("Microsoft.Insights/components")
+    assert logs.body["properties"]["features"]["disableLocalAuth"] is True
+    assert insights.body["properties"]["DisableLocalAuth"] is True
+    # the jobs find the resource through their workspace: the one this deployment creates must name it
+    (workspace,) = read("modules/ml-workspace.bicep").resources_of("Microsoft.MachineLearningServices/workspaces")
+    assert workspace.body["properties"]["applicationInsights"] == Expr("appInsightsId")
+    call = module_call("ml-workspace.bicep")
+    assert call.params["appInsightsId"] == Expr("monitoring.outputs.appInsightsId")
 
 
 def test_the_function_app_runs_on_flex_consumption_with_identity_based_host_storage() -> None:

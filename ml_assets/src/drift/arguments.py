@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from ..contracts import drift_telemetry as telemetry
 from .stattests import STATTESTS
 
 DEFAULT_MIN_ROWS: Final = 100
@@ -74,12 +73,6 @@ def parse_args(argv: Sequence[str] | None = None, *, description: str = "") -> a
     parser.add_argument("--drift_share", type=_fraction, default=0.5, help="share of drifted features, in (0, 1]")
     parser.add_argument("--min_rows", type=_positive_int, default=None, help="default: DRIFT_MIN_ROWS or 100")
     parser.add_argument("--report_sample_rows", type=_positive_int, default=10_000)
-    parser.add_argument(
-        "--appinsights_connection_string",
-        type=_optional,
-        default=None,
-        help=f"default: the {telemetry.CONNECTION_STRING_ENV} environment variable",
-    )
     parser.add_argument(
         "--prediction_reference",
         type=_optional_path,

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -75,13 +74,6 @@ EXIT_TELEMETRY: Final = 3
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return arguments.parse_args(argv, description=__doc__.split("\n\n")[0])
-
-
-def _telemetry_env(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if getattr(args, "appinsights_connection_string", None):
-        env[telemetry.CONNECTION_STRING_ENV] = args.appinsights_connection_string
-    return env
 
 
 def _fail(args: argparse.Namespace, window: Window, message: str, **extra: Any) -> int:
@@ -268,7 +260,7 @@ def compute_verdicts(args: argparse.Namespace, inputs: RunInputs, quality: DataQ
 def _deliver(args: argparse.Namespace, metrics: dict[str, Any], build: Callable[[], telemetry.TelemetryBatch]) -> int:
     """Build the batch and send it; ``metrics`` records where it went or why it did not. The exit code."""
     try:
-        destination = emit(build(), _telemetry_env(args))
+        destination = emit(build())
     except Exception as exc:  # the metrics are written; the run must still show it failed to deliver them
         log.exception("telemetry was not delivered")
         metrics["telemetry_error"] = f"{type(exc).__name__}: {exc}"

@@ -2,7 +2,9 @@
 
 What is sent is defined by the contract (:mod:`..contracts.drift_telemetry`); this module only decides where
 it goes and makes sure it arrives before the job's process exits. ``azure.monitor.opentelemetry`` is imported
-only when a connection string is set.
+only when the telemetry goes to Application Insights. Inside an Azure ML job it goes to the workspace's Application
+Insights, found and written with the compute's identity (:mod:`..stores.workspace_app_insights`), unless a
+connection string is given.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from ..contracts.drift_telemetry import (
 )
 
 
-def send_to_azure_monitor(connection_string: str, batch: TelemetryBatch) -> None:
+def send_to_azure_monitor(connection_string: str, batch: TelemetryBatch, credential: Any = None) -> None:
     """Send ``batch`` with azure-monitor-opentelemetry and flush before returning.
 
     Traces: records of the :data:`TRACE_LOGGER` logger (message = the contract's JSON, run context as
     ``customDimensions``). Metrics: one histogram record per point (App Insights ``customMetrics``:
     ``value`` = sum = the figure, ``valueCount`` = 1). Providers are force-flushed, then shut down, so a
-    short-lived job loses nothing.
+    short-lived job loses nothing. With ``credential``, ingestion is authenticated with Entra ID.
     """
     from azure.monitor.opentelemetry import configure_azure_monitor
     from opentelemetry import metrics
@@ -36,6 +38,7 @@ def send_to_azure_monitor(connection_string: str, batch: TelemetryBatch) -> None
 
     configure_azure_monitor(
         connection_string=connection_string,
+        **({"credential": credential} if credential is not None else {}),
         logger_name=TRACE_LOGGER,
         enable_live_metrics=False,
         enable_performance_counters=False,
@@ -83,12 +86,23 @@ _INSTRUMENTATIONS = (
 
 
 def emit(batch: TelemetryBatch, env: Mapping[str, str] | None = None) -> str:
-    """Send ``batch`` to Application Insights when a connection string is set, else to the local file.
+    """Send ``batch`` to Application Insights: in an Azure ML job, the workspace's (or the connection string's, when
+    one is set) with the compute's identity; outside one, the connection string's when set. Else to the local file.
 
-    Returns where it went (``"azure_monitor"`` or the local file path) for the run's log.
+    Returns where it went (``"azure_monitor"``, ``"azure_monitor <resource id>"`` or the local file path).
     """
+    from ..stores.job_identity import in_azure_ml_job, job_credential
+    from ..stores.workspace_app_insights import workspace_app_insights
+
     env = os.environ if env is None else env
     connection_string = (env.get(CONNECTION_STRING_ENV) or "").strip()
+    if in_azure_ml_job(env):
+        if connection_string:
+            send_to_azure_monitor(connection_string, batch, credential=job_credential(env))
+            return "azure_monitor"
+        target = workspace_app_insights(env)
+        send_to_azure_monitor(target.connection_string, batch, credential=target.credential)
+        return f"azure_monitor {target.resource_id}"
     if connection_string:
         send_to_azure_monitor(connection_string, batch)
         return "azure_monitor"

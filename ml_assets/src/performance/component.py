@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -102,7 +101,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min_coverage", type=_fraction, default=0.2, help="least share of labelled predictions")
     parser.add_argument("--min_labelled", type=_non_negative_int, default=100, help="least labelled predictions")
     parser.add_argument("--training_roc_auc", type=_auc, default=None, help="the model's test AUC; 0: unknown")
-    parser.add_argument("--appinsights_connection_string", type=_optional, default=None)
     parser.add_argument("--metrics", type=Path, required=True, help="output folder of metrics.json")
     return parser.parse_args(argv)
 
@@ -147,13 +145,6 @@ def _reading(labels: LabelsRead, joined: Joined) -> dict[str, Any]:
             "duplicate_keys": joined.duplicate_keys,
         },
     }
-
-
-def _telemetry_env(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if args.appinsights_connection_string:
-        env[drift_telemetry.CONNECTION_STRING_ENV] = args.appinsights_connection_string
-    return env
 
 
 def main(args: argparse.Namespace) -> int:
@@ -209,7 +200,7 @@ def main(args: argparse.Namespace) -> int:
     )
     exit_code = EXIT_OK
     try:
-        document["telemetry"] = emit(batch, _telemetry_env(args))
+        document["telemetry"] = emit(batch)
     except Exception as exc:  # metrics.json says what was computed and why it was not sent
         log.exception("telemetry not delivered")
         document["telemetry_error"] = f"{type(exc).__name__}: {exc}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contracts.champion import pick_champion
+from .job_identity import job_credential
 from .local_registry import RegisteredModel
 
 
@@ -35,11 +36,9 @@ def ml_client_from_environment(env: Mapping[str, str] | None = None) -> Any:
             "(set MLOPS_MODE=local to use the local registry)"
         )
     from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
 
-    credential = DefaultAzureCredential(managed_identity_client_id=env.get("DEFAULT_IDENTITY_CLIENT_ID") or None)
     return MLClient(
-        credential,
+        job_credential(env),
         subscription_id=env["AZUREML_ARM_SUBSCRIPTION"],
         resource_group_name=env["AZUREML_ARM_RESOURCEGROUP"],
         workspace_name=env["AZUREML_ARM_WORKSPACE_NAME"],
