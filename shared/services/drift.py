@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -71,6 +71,7 @@ from shared.services.drift_job import (
 )
 from shared.services.submission_claim import Claim, SubmissionClaims, Vacancy
 from shared.services.timestamps import iso_z, parse_iso, stamp
+from shared.services.window_job_outcome import WindowJobOutcome, logged
 
 log = logging.getLogger(__name__)
 
@@ -92,35 +93,10 @@ _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
 
 @dataclass(frozen=True)
-class DriftOutcome:
+class DriftOutcome(WindowJobOutcome):
     """What one call decided; :meth:`body` is the HTTP answer and the logged record."""
 
     decision: DriftDecision
-    model_name: str
-    model_version: str | None
-    window_start: datetime
-    window_end: datetime
-    trigger: str
-    job_name: str | None = None
-    message: str = ""
-    blobs: int = 0
-    in_progress: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "decision": self.decision,
-            "job_name": self.job_name,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "window_start": iso_z(self.window_start),
-            "window_end": iso_z(self.window_end),
-            "trigger": self.trigger,
-            "message": self.message,
-            "blobs": self.blobs,
-            "in_progress": self.in_progress,
-            **self.details,
-        }
 
 
 def job_key(model: str, version: str, start: datetime, end: datetime) -> str:
@@ -141,9 +117,7 @@ def _outcome(target: DriftTarget, decision: DriftDecision, **kwargs: Any) -> Dri
 
 
 def _logged(outcome: DriftOutcome) -> DriftOutcome:
-    level = logging.INFO if outcome.decision in _ANSWERED else logging.ERROR
-    log.log(level, "drift %s: %s", outcome.decision, outcome.body())
-    return outcome
+    return logged(outcome, "drift", _ANSWERED, log)
 
 
 class DriftService:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -53,6 +53,7 @@ from shared.services.drift_job import DriftTarget, partition_blobs, resolve_wind
 from shared.services.performance_job import LabelState, PerformanceConfig, label_files, performance_job_request
 from shared.services.submission_claim import SubmissionClaims
 from shared.services.timestamps import iso_z, stamp
+from shared.services.window_job_outcome import WindowJobOutcome, logged
 
 log = logging.getLogger(__name__)
 
@@ -79,35 +80,12 @@ _FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
 
 @dataclass(frozen=True)
-class PerformanceOutcome:
+class PerformanceOutcome(WindowJobOutcome):
     decision: PerformanceDecision
-    model_name: str
-    model_version: str | None
-    window_start: datetime
-    window_end: datetime
-    trigger: str
-    job_name: str | None = None
-    message: str = ""
-    blobs: int = 0
     label_files: int = 0
-    in_progress: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "decision": self.decision,
-            "job_name": self.job_name,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "window_start": iso_z(self.window_start),
-            "window_end": iso_z(self.window_end),
-            "trigger": self.trigger,
-            "message": self.message,
-            "blobs": self.blobs,
-            "label_files": self.label_files,
-            "in_progress": self.in_progress,
-            **self.details,
-        }
+    def counts(self) -> dict[str, Any]:
+        return {"label_files": self.label_files}
 
 
 def job_key(model: str, version: str, start: datetime, end: datetime) -> str:
@@ -119,9 +97,7 @@ def last_key(model: str, version: str) -> str:
 
 
 def _logged(outcome: PerformanceOutcome) -> PerformanceOutcome:
-    level = logging.INFO if outcome.decision in _ANSWERED else logging.ERROR
-    log.log(level, "performance %s: %s", outcome.decision, outcome.body())
-    return outcome
+    return logged(outcome, "performance", _ANSWERED, log)
 
 
 class PerformanceService:
