@@ -42,7 +42,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 from shared.clock import utcnow
-from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import (
     BlobWriter,
@@ -50,7 +49,6 @@ from shared.ports import (
     JobPlatform,
     ModelInfo,
     ModelRegistry,
-    NotFoundError,
     StateStore,
     TransientError,
 )
@@ -71,7 +69,7 @@ from shared.services.drift_job import (
 )
 from shared.services.submission_claim import Claim, SubmissionClaims, Vacancy
 from shared.services.timestamps import iso_z, parse_iso, stamp
-from shared.services.window_job_outcome import WindowJobOutcome, logged
+from shared.services.window_jobs import WindowJobOutcome, ended_badly, logged, requested_model
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,6 @@ class DriftDecision(StrEnum):
 _ANSWERED: Final = frozenset(
     {DriftDecision.SUBMITTED, DriftDecision.DUPLICATE, DriftDecision.NO_DATA, DriftDecision.NO_NEW_DATA}
 )
-_FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
 
 @dataclass(frozen=True)
@@ -238,15 +235,7 @@ class DriftService:
     # --- steps ----------------------------------------------------------------------------------
 
     def _model(self, version: str | None) -> ModelInfo | None:
-        registry = self._registry()
-        if version is None:
-            return registry.latest_model(self._config.model_name)
-        try:
-            return registry.get_model(self._config.model_name, version)
-        except NotFoundError:
-            raise PayloadError(
-                "model_version", f"unknown version {version!r} of model {self._config.model_name!r}"
-            ) from None
+        return requested_model(self._registry(), self._config.model_name, version)
 
     def _job_ended_badly(self, claim: Document) -> bool:
         """Whether a settled claim may be taken over: its job ended ``Failed``/``Canceled`` (or is gone), and
@@ -265,12 +254,7 @@ class DriftService:
         return ended is not None
 
     def _ended_badly(self, job_name: str) -> str | None:
-        """How the job ended when it failed, was canceled or is gone (``NotFound``); else None."""
-        try:
-            status = self._platform().get_job(job_name).status
-        except NotFoundError:
-            return "NotFound"
-        return status if status in _FAILED_STATES else None
+        return ended_badly(self._platform(), job_name)
 
     def _duplicate(self, existing: Document, target: DriftTarget) -> DriftOutcome:
         job_name = existing.data.get("job_name")

@@ -35,7 +35,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 from shared.clock import utcnow
-from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import (
     BlobWriter,
@@ -44,7 +43,6 @@ from shared.ports import (
     JobPlatform,
     ModelInfo,
     ModelRegistry,
-    NotFoundError,
     StateStore,
     TransientError,
 )
@@ -53,7 +51,7 @@ from shared.services.drift_job import DriftTarget, partition_blobs, resolve_wind
 from shared.services.performance_job import LabelState, PerformanceConfig, label_files, performance_job_request
 from shared.services.submission_claim import SubmissionClaims
 from shared.services.timestamps import iso_z, stamp
-from shared.services.window_job_outcome import WindowJobOutcome, logged
+from shared.services.window_jobs import WindowJobOutcome, ended_badly, logged, requested_model
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,6 @@ _ANSWERED: Final = frozenset(
         PerformanceDecision.NO_NEW_LABELS,
     }
 )
-_FAILED_STATES: Final = frozenset({"Failed", "Canceled", "NotResponding"})
 
 
 @dataclass(frozen=True)
@@ -216,22 +213,10 @@ class PerformanceService:
     # --- steps ----------------------------------------------------------------------------------
 
     def _model(self, version: str | None) -> ModelInfo | None:
-        registry = self._registry()
-        if version is None:
-            return registry.latest_model(self._config.model_name)
-        try:
-            return registry.get_model(self._config.model_name, version)
-        except NotFoundError:
-            raise PayloadError(
-                "model_version", f"unknown version {version!r} of model {self._config.model_name!r}"
-            ) from None
+        return requested_model(self._registry(), self._config.model_name, version)
 
     def _ended_badly(self, job_name: str) -> str | None:
-        try:
-            status = self._platform().get_job(job_name).status
-        except NotFoundError:
-            return "NotFound"
-        return status if status in _FAILED_STATES else None
+        return ended_badly(self._platform(), job_name)
 
     def _may_take_over(self, claim: Document) -> bool:
         """A settled claim is taken over when labels arrived since its job, or its job failed (or is gone)."""
