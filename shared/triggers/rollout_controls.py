@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared.context import get_context
 from shared.payloads import PayloadError
-from shared.ports import CorruptDocumentError, NotFoundError, PlatformError, TransientError
+from shared.ports import CorruptDocumentError, NotFoundError, PlatformError, StateStore, TransientError
 from shared.settings_parsing import SettingsError
 from shared.triggers.http import error_response, json_response
+
+if TYPE_CHECKING:
+    from shared.services.rollout_controls import ControlOutcome
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -87,24 +91,32 @@ def get_rollout(req: func.HttpRequest) -> func.HttpResponse:
     return _guarded("get_rollout", handle)
 
 
+def _recorded_intent(function: str, store: StateStore, model: str, outcome: ControlOutcome) -> func.HttpResponse:
+    """The answer to an abort or an approval: logged, acted on at once when newly recorded (one reconcile tick),
+    with the rollout as it is then."""
+    from shared.services.rollout_controls import read_rollout
+
+    log.info("%s: %s %s: %s", function, model, outcome.decision.value, outcome.detail)
+    rollout = outcome.rollout
+    if outcome.decision == "recorded":
+        _act_now(function)
+        rollout = read_rollout(store, model) or rollout
+    answer = {"decision": outcome.decision.value, "detail": outcome.detail, "rollout": rollout}
+    return json_response(_STATUS[outcome.decision.value], answer)
+
+
 @bp.function_name("abort_rollout")
 @bp.route(route="rollouts/{model}/abort", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def abort_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def handle() -> func.HttpResponse:
         from shared.payloads.rollout_requests import parse_abort, route_model
-        from shared.services.rollout_controls import read_rollout, request_abort
+        from shared.services.rollout_controls import request_abort
 
         model = route_model(req.route_params.get("model"))
         body = parse_abort(req.get_body())
         store = get_context().state_store()
         outcome = request_abort(store, model, by=body.by, reason=body.reason)
-        log.info("abort_rollout: %s %s: %s", model, outcome.decision.value, outcome.detail)
-        rollout = outcome.rollout
-        if outcome.decision == "recorded":
-            _act_now("abort_rollout")
-            rollout = read_rollout(store, model) or rollout
-        answer = {"decision": outcome.decision.value, "detail": outcome.detail, "rollout": rollout}
-        return json_response(_STATUS[outcome.decision.value], answer)
+        return _recorded_intent("abort_rollout", store, model, outcome)
 
     return _guarded("abort_rollout", handle)
 
@@ -114,19 +126,13 @@ def abort_rollout(req: func.HttpRequest) -> func.HttpResponse:
 def approve_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def handle() -> func.HttpResponse:
         from shared.payloads.rollout_requests import parse_approve, route_model
-        from shared.services.rollout_controls import approve, read_rollout
+        from shared.services.rollout_controls import approve
 
         model = route_model(req.route_params.get("model"))
         body = parse_approve(req.get_body())
         store = get_context().state_store()
         outcome = approve(store, model, by=body.by, step=body.step)
-        log.info("approve_rollout: %s %s: %s", model, outcome.decision.value, outcome.detail)
-        rollout = outcome.rollout
-        if outcome.decision == "recorded":
-            _act_now("approve_rollout")
-            rollout = read_rollout(store, model) or rollout
-        answer = {"decision": outcome.decision.value, "detail": outcome.detail, "rollout": rollout}
-        return json_response(_STATUS[outcome.decision.value], answer)
+        return _recorded_intent("approve_rollout", store, model, outcome)
 
     return _guarded("approve_rollout", handle)
 
