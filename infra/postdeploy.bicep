@@ -1,7 +1,8 @@
 // The wiring that needs the deployed functions, deployed by the azd postdeploy hook (infra/hooks/postdeploy.sh)
 // after `azd deploy`: Event Grid validates an Azure Function destination when the subscription is created, and the
-// function keys exist only once the host has indexed the functions. The host's default function key is read here,
-// at deployment time, by listKeys, and goes only into the action group: never an output, a parameter or a file.
+// function keys exist only once the host has indexed the functions. retrain_on_alert's own default key (it opens that
+// function only, not the operator routes a host key would) is read here, at deployment time, by listKeys, and goes
+// only into the action group: never an output, a parameter or a file.
 // Checked by a parser and tests, never compiled or deployed where it was written.
 
 targetScope = 'resourceGroup'
@@ -31,6 +32,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' existing = {
 
   resource deployRegisteredModel 'functions' existing = {
     name: 'deploy_registered_model'
+  }
+
+  resource retrainOnAlert 'functions' existing = {
+    name: 'retrain_on_alert'
   }
 }
 
@@ -97,7 +102,7 @@ resource retrainActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
     webhookReceivers: [
       {
         name: 'retrain_on_alert'
-        serviceUri: 'https://${app.properties.defaultHostName}/api/alerts/retrain?code=${listKeys('${app.id}/host/default', '2024-04-01').functionKeys.default}'
+        serviceUri: 'https://${app.properties.defaultHostName}/api/alerts/retrain?code=${listKeys(app::retrainOnAlert.id, '2024-04-01').default}'
         useCommonAlertSchema: true
         useAadAuth: false
       }

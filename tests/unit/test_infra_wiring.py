@@ -288,10 +288,18 @@ def test_the_action_group_calls_retrain_on_alert_with_a_key_read_at_deployment()
     (group,) = post.resources_of("Microsoft.Insights/actionGroups")
     (receiver,) = group.body["properties"]["webhookReceivers"]
     assert receiver["useCommonAlertSchema"] is True
-    route = function_routes()["retrain_on_alert"]
-    key = "${listKeys('${app.id}/host/default', '2024-04-01').functionKeys.default}"
+    route_name = "retrain_on_alert"
+    route = function_routes()[route_name]
+    # the function's own key: a host key would also open the operator routes (rollout and promotion controls)
+    key = "${listKeys(app::retrainOnAlert.id, '2024-04-01').default}"
     assert receiver["serviceUri"] == Expr(f"'https://${{app.properties.defaultHostName}}/api/{route}?code={key}'")
     assert post.resource("app").type == "Microsoft.Web/sites"
+    function = post.resource("app::retrainOnAlert")
+    assert (function.existing, function.type, function.body["name"]) == (
+        True,
+        "Microsoft.Web/sites/functions",
+        route_name,
+    )
     # The key goes into the action group only: no output, nothing in main's outputs (which azd writes to .azure/).
     assert post.outputs == {}
     assert not any("listKeys" in json.dumps(v, default=str) for v in main().outputs.values())
