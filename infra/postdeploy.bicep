@@ -16,6 +16,9 @@ param dataAccountName string
 param deadLetterContainerName string
 param modelName string
 
+@description('Email address told of every alert, the data-quality one included, which retrains nothing (empty: no email).')
+param alertEmail string = ''
+
 @description('Event Grid tries a delivery this many times before dead-lettering it.')
 param maxDeliveryAttempts int = 30
 
@@ -110,6 +113,25 @@ resource retrainActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
+// Every alert → the team, by email in the common alert schema (when an address is given): data quality retrains
+// nothing, so without this group its alert would reach no one.
+resource notifyActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-notify-${environmentName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'mlops-alert'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'team'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
 // One log search alert per rule the contracts declare (infra/generated/alert-rules.json).
 resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
   for rule in alertRules.rules: {
@@ -143,7 +165,10 @@ resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
         ]
       }
       actions: {
-        actionGroups: rule.retrains ? [retrainActionGroup.id] : []
+        actionGroups: concat(
+          rule.retrains ? [retrainActionGroup.id] : [],
+          empty(alertEmail) ? [] : [notifyActionGroup.id]
+        )
       }
     }
   }

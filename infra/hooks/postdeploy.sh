@@ -1,9 +1,10 @@
 #!/bin/sh
 # azd postdeploy hook: deploys infra/postdeploy.bicep, the wiring that needs the deployed functions (the Event Grid
 # subscription to deploy_registered_model, the action group calling retrain_on_alert with its function key read by
-# listKeys during the deployment, the alert rules). azd runs it after `azd deploy` with the environment's values
-# (the outputs of infra/main.bicep) in the environment. Needs the Azure CLI, signed in (`az login`, or azure/login
-# in a workflow) to the same subscription.
+# listKeys during the deployment, the optional email action group, the alert rules). azd runs it after `azd deploy`
+# with the environment's values (the outputs of infra/main.bicep, and ALERT_EMAIL when set with `azd env set`) in
+# the environment. Needs the Azure CLI, signed in (`az login`, or azure/login in a workflow) to the same
+# subscription.
 set -eu
 
 require() {
@@ -50,6 +51,7 @@ az deployment group create \
   dataAccountName="$AZURE_DATA_STORAGE_ACCOUNT_NAME" \
   deadLetterContainerName="$AZURE_DEAD_LETTER_CONTAINER_NAME" \
   modelName="$MODEL_NAME" \
+  alertEmail="${ALERT_EMAIL:-}" \
   --only-show-errors \
   --output none
 echo "postdeploy: Event Grid subscription, action group and alert rules deployed to $AZURE_RESOURCE_GROUP"

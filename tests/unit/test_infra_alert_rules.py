@@ -55,13 +55,28 @@ def test_the_bicep_builds_each_rule_from_the_generated_file() -> None:
     assert properties["scopes"] == [Expr("appInsights.id")]
     assert properties["windowSize"] == Expr("rule.windowSize")
     assert properties["evaluationFrequency"] == Expr("rule.evaluationFrequency")
-    assert properties["actions"]["actionGroups"] == Expr("rule.retrains ? [retrainActionGroup.id] : []")
+    # a rule that retrains calls the retraining webhook; every rule also tells the team when an address is given
+    assert properties["actions"]["actionGroups"] == Expr(
+        "concat( rule.retrains ? [retrainActionGroup.id] : [], empty(alertEmail) ? [] : [notifyActionGroup.id] )"
+    )
     # The rules that retrain are the ones the app accepts (RETRAIN_ALERT_RULES), from the same file.
     main = read("main.bicep")
     assert main.variables["alertRules"] == Expr("loadJsonContent('generated/alert-rules.json')")
     assert main.variables["retrainingRuleNames"] == Expr(
         "map(filter(alertRules.rules, rule => rule.retrains), rule => rule.name)"
     )
+
+
+def test_every_alert_can_reach_the_team_by_email() -> None:
+    post = read("postdeploy.bicep")
+    assert post.params["alertEmail"] == ""  # optional: without an address no group is created
+    notify = post.resource("notifyActionGroup")
+    assert notify.condition == "(!empty(alertEmail))"
+    assert len(notify.body["properties"]["groupShortName"]) <= 12  # the service's limit
+    (receiver,) = notify.body["properties"]["emailReceivers"]
+    assert receiver["emailAddress"] == Expr("alertEmail")
+    assert receiver["useCommonAlertSchema"] is True
+    assert "webhookReceivers" not in notify.body["properties"]
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,7 @@ def test_the_system_topic_is_on_the_workspace() -> None:
 
 def test_the_action_group_calls_retrain_on_alert_with_a_key_read_at_deployment() -> None:
     post = read("postdeploy.bicep")
-    (group,) = post.resources_of("Microsoft.Insights/actionGroups")
+    group = post.resource("retrainActionGroup")
     (receiver,) = group.body["properties"]["webhookReceivers"]
     assert receiver["useCommonAlertSchema"] is True
     route_name = "retrain_on_alert"

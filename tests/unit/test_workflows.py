@@ -107,3 +107,17 @@ def test_code_scanning_runs_on_a_schedule() -> None:
     codeql = load("workflows/codeql.yml")
     assert triggers(codeql)["schedule"]
     assert codeql["jobs"]["analyze"]["permissions"]["security-events"] == "write"
+
+
+def test_a_deployment_from_github_gets_every_value_the_parameter_file_and_the_hook_read() -> None:
+    """A runner has no .azure folder: a value not in the job's environment silently falls back to its default."""
+    parameters = (PROJECT_ROOT / "infra" / "main.parameters.json").read_text(encoding="utf-8")
+    read = set(re.findall(r"\$\{(\w+)", parameters))
+    hook = (PROJECT_ROOT / "infra" / "hooks" / "postdeploy.sh").read_text(encoding="utf-8")
+    read |= set(re.findall(r"\$\{(\w+):-\}", hook))  # optional values the hook takes from the environment
+    assert "ALERT_EMAIL" in read
+    (job,) = load("workflows/azd-environment.yml")["jobs"].values()
+    env = job["env"]
+    assert read <= set(env), f"not passed to azd: {sorted(read - set(env))}"
+    for name in read:
+        assert env[name] == f"${{{{ vars.{name} }}}}", name
