@@ -2,7 +2,8 @@
 
 Implementations: ``shared/azure/`` (Azure SDKs) and ``shared/local/`` (the local mode). Services
 and triggers depend on these protocols only; tests fake at this boundary and nowhere deeper.
-No Azure SDK is imported here.
+The errors they raise are defined in :mod:`shared.port_errors` and re-exported here, so every caller imports
+ports, values and errors from this module. No Azure SDK is imported here.
 """
 
 from __future__ import annotations
@@ -14,49 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-# --- errors --------------------------------------------------------------------------------------
+from shared import port_errors
 
-
-class PlatformError(Exception):
-    """A platform call failed in a way a retry will not fix (bad request, forbidden, …)."""
-
-
-class TransientError(PlatformError):
-    """Throttling, 5xx, a timeout or a token fetch failure: retrying later may succeed."""
-
-
-class NotFoundError(PlatformError):
-    """The named resource does not exist."""
-
-
-class CorruptDocumentError(PlatformError):
-    """A state document that cannot be read as a JSON object (truncated, hand-edited, not UTF-8, not an object).
-
-    Not transient: reading it again gives the same bytes. Nothing may treat it as absent (that would write a
-    fresh one over it); an operator fixes or deletes the document, named by ``key``.
-    """
-
-    def __init__(self, key: str, detail: str) -> None:
-        self.key = key
-        self.detail = detail
-        super().__init__(f"state document {key!r} is unreadable: {detail}; fix or delete it")
-
-
-class ConflictError(Exception):
-    """A conditional state-store write lost: the document changed (or exists) since it was read."""
-
-    def __init__(self, key: str, detail: str) -> None:
-        self.key = key
-        super().__init__(f"state document {key!r}: {detail}")
-
-
-class LockHeldError(Exception):
-    """Another holder has the lock."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"lock {name!r} is held by another instance")
-
+# The errors the ports raise, defined in shared.port_errors; imported from here with the ports they belong to.
+PlatformError = port_errors.PlatformError
+TransientError = port_errors.TransientError
+NotFoundError = port_errors.NotFoundError
+CorruptDocumentError = port_errors.CorruptDocumentError
+ConflictError = port_errors.ConflictError
+LockHeldError = port_errors.LockHeldError
 
 # --- state store ---------------------------------------------------------------------------------
 

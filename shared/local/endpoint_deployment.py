@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,3 +218,23 @@ class LocalDeployment:
             self.server.kill()  # still starting, or failed: nothing to drain
         if self.writer is not None:
             self.writer.close()
+
+
+def stop_all(deployments: Sequence[LocalDeployment], stop_timeout: float) -> None:
+    """Stop the process groups of ``deployments`` (marked ``stopping`` by the caller) and close their console logs.
+
+    One still starting has nothing to finish (and gunicorn ignores SIGTERM while a worker boots): it is killed.
+    The others get SIGTERM all at once, so they shut down in parallel, and SIGKILL after ``stop_timeout``.
+    """
+    serving = [dep.server for dep in deployments if dep.server is not None and dep.ready_at is not None]
+    for dep in deployments:
+        if dep.server is not None and dep.ready_at is None:
+            dep.server.kill()
+    for server in serving:
+        server.terminate()
+    deadline = time.monotonic() + stop_timeout
+    for server in serving:
+        server.stop(timeout=max(0.0, deadline - time.monotonic()))
+    for dep in deployments:
+        if dep.writer is not None:
+            dep.writer.close()

@@ -17,41 +17,42 @@ What a managed online endpoint is in Azure ML, on one machine:
 - **Faults** (local only): :meth:`LocalEndpointPlatform.inject_fault` makes one model version answer a share of
   its routed requests with 500 or slower (the bad-release demo). No setting reaches it and the Azure platform
   has nothing like it: the demo calls it on this object directly.
-- **State file**: after every change, ``<state_dir>/endpoints/<endpoint>.json`` (written atomically) shows the
-  traffic, mirror and each deployment's model, port, pid, provisioning state and error, for other processes and
-  humans. It is a view, not a store: the object that started the processes owns them.
+- **Calls**: :meth:`LocalEndpointPlatform.invoke` (one deployment directly) and :meth:`LocalEndpointPlatform.score`
+  (through the router, as a client) are :mod:`shared.local.endpoint_client`, which maps the answers to the port's
+  errors as the Azure implementation does.
+- **State file**: after every change, ``<state_dir>/endpoints/<endpoint>.json`` (written atomically,
+  :mod:`shared.local.endpoint_state_file`) shows the traffic, mirror and each deployment's model, port, pid,
+  provisioning state and error, for other processes and humans. It is a view, not a store: the object that
+  started the processes owns them.
 
 Lifetime: :meth:`LocalEndpointPlatform.close` (also on ``with`` exit, and registered with ``atexit``) stops
-every process group (SIGTERM, SIGKILL after ``stop_timeout``) and the routers. It is idempotent and safe to
-call from a signal handler in the main thread (the lock is re-entrant and nothing waits long under it). A
-process killed with SIGKILL cannot run it: its deployments' process groups outlive it, recorded in the process
-registry (``<state_dir>/processes/`` unless another is given), and the next start through a registry on that
-folder stops them.
+the routers and every process group (:func:`shared.local.endpoint_deployment.stop_all`: SIGTERM, SIGKILL after
+``stop_timeout``). It is idempotent and safe to call from a signal handler in the main thread (the lock is
+re-entrant and nothing waits long under it). A process killed with SIGKILL cannot run it: its deployments' process
+groups outlive it, recorded in the process registry (``<state_dir>/processes/`` unless another is given), and the
+next start through a registry on that folder stops them.
 """
 
 from __future__ import annotations
 
 import atexit
-import http.client
-import json
 import logging
-import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ml_assets.src.stores.atomic_files import write_json_atomic
 from shared import platform_rules
 from shared.local.console_logs import console_log_root
-from shared.local.endpoint_deployment import LocalDeployment, now, resolve_model
-from shared.local.endpoint_router import DEPLOYMENT_HEADER, MIRROR_IN_FLIGHT, EndpointRouter, Fault, post
+from shared.local.endpoint_client import invoke_deployment, score_through_router
+from shared.local.endpoint_deployment import LocalDeployment, now, resolve_model, stop_all
+from shared.local.endpoint_router import MIRROR_IN_FLIGHT, EndpointRouter, Fault
+from shared.local.endpoint_state_file import endpoint_document, write_state_file
 from shared.local.process_registry import ProcessRegistry
-from shared.local.serve import LOOPBACK, ServeError
+from shared.local.serve import ServeError
 from shared.ports import (
     DeploymentSpec,
     DeploymentState,
@@ -60,30 +61,10 @@ from shared.ports import (
     NotFoundError,
     PlatformError,
     TrafficFigures,
-    TransientError,
 )
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _snippet(data: bytes | str, limit: int = 300) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _error_of(body: bytes) -> str:
-    """The error message of a JSON error answer (``{"error": …}`` from score.py), else a snippet of the body."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _snippet(body)
-    if isinstance(doc, dict):
-        for key in ("error", "message", "detail"):
-            if isinstance(doc.get(key), str):
-                return doc[key]
-    return _snippet(body)
 
 
 @dataclass
@@ -245,7 +226,7 @@ class LocalEndpointPlatform:
     def invoke(self, endpoint: str, deployment: str, body: bytes) -> bytes:
         """POST ``body`` to one deployment (not through the traffic rules). 4xx → PlatformError with the answer's
         error; 500 (score.py failed) → PlatformError, as the Azure implementation maps it; connection failure,
-        timeout, 502/503/504 → TransientError."""
+        timeout, 408/429/502/503/504 → TransientError (:func:`shared.local.endpoint_client.invoke_deployment`)."""
         with self._lock:
             ep = self._endpoint(endpoint)
             dep = ep.deployments.get(deployment)
@@ -256,27 +237,10 @@ class LocalEndpointPlatform:
             dep.in_flight += 1
             port = dep.server.port
         try:
-            status, answer, _ = post(
-                port,
-                body,
-                {"Content-Type": "application/json", "x-request-id": f"invoke-{uuid.uuid4()}"},
-                self.request_timeout,
-            )
-        except TimeoutError as exc:
-            raise TransientError(
-                f"invoke {deployment} on {endpoint}: timed out after {self.request_timeout:g}s"
-            ) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientError(f"invoke {deployment} on {endpoint}: {type(exc).__name__}: {exc}") from exc
+            return invoke_deployment(port, body, self.request_timeout, endpoint=endpoint, deployment=deployment)
         finally:
             with self._lock:
                 dep.in_flight -= 1
-        if status >= 400:
-            error = f"invoke {deployment} on {endpoint}: HTTP {status}: {_error_of(answer)}"
-            if status in (408, 429, 502, 503, 504):
-                raise TransientError(error)
-            raise PlatformError(error)
-        return answer
 
     # --- beyond the port ----------------------------------------------------------------------------------
 
@@ -285,15 +249,7 @@ class LocalEndpointPlatform:
         ``""`` when none did)."""
         with self._lock:
             port = self._endpoint(endpoint).router.port
-        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=self.request_timeout + 5)
-        try:
-            connection.request("POST", "/score", body, {"Content-Type": "application/json", **(headers or {})})
-            response = connection.getresponse()
-            return response.status, response.read(), response.getheader(DEPLOYMENT_HEADER) or ""
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientError(f"endpoint {endpoint}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            connection.close()
+        return score_through_router(port, body, headers, self.request_timeout + 5, endpoint=endpoint)
 
     def served_counts(self, endpoint: str) -> dict[str, int]:
         """Requests each deployment answered through the router so far (deleted deployments included; mirrored
@@ -352,20 +308,7 @@ class LocalEndpointPlatform:
                 dep.stopping = True
         for ep in endpoints:
             ep.router.stop()
-        # One still starting has nothing to finish (and gunicorn ignores SIGTERM while a worker boots): kill it.
-        # The others get SIGTERM all at once, so they shut down in parallel, and SIGKILL after stop_timeout.
-        serving = [dep.server for dep in deployments if dep.server is not None and dep.ready_at is not None]
-        for dep in deployments:
-            if dep.server is not None and dep.ready_at is None:
-                dep.server.kill()
-        for server in serving:
-            server.terminate()
-        deadline = time.monotonic() + self.stop_timeout
-        for server in serving:
-            server.stop(timeout=max(0.0, deadline - time.monotonic()))
-        for dep in deployments:
-            if dep.writer is not None:
-                dep.writer.close()
+        stop_all(deployments, self.stop_timeout)
         with self._lock:
             for ep in endpoints:
                 self._save(ep)
@@ -399,22 +342,9 @@ class LocalEndpointPlatform:
         log.info("local deployment %s/%s deleted", ep.name, dep.spec.name)
 
     def _save(self, ep: _Endpoint) -> None:
-        """Write the endpoint's state file atomically (call with the lock held)."""
-        doc = {
-            "name": ep.name,
-            "provisioning_state": "Succeeded",
-            "running": not self._closed,
-            "scoring_uri": ep.router.scoring_uri,
-            "owner_pid": os.getpid(),
-            "created_at": ep.created_at,
-            "updated_at": now(),
-            "traffic": dict(ep.router.traffic),
-            "mirror_traffic": dict(ep.router.mirror),
-            "deployments": {name: ep.deployments[name].to_json() for name in sorted(ep.deployments)},
-            "served": dict(sorted(ep.router.served.items())),
-            "mirrored": dict(sorted(ep.router.mirrored.items())),
-        }
+        """Write the endpoint's state file (call with the lock held)."""
+        doc = endpoint_document(ep.name, ep.router, ep.deployments, created_at=ep.created_at, running=not self._closed)
         try:
-            write_json_atomic(self.state_file(ep.name), doc, fsync=False)
+            write_state_file(self.state_file(ep.name), doc)
         except OSError as exc:  # a view for humans: never fail a platform call over it
             log.warning("local endpoint %s: state file not written: %s", ep.name, exc)

@@ -1,6 +1,6 @@
 """The failure path and the cleanup pass of the rollout reconciler.
 
-A step that fails for good (:class:`~shared.services.rollout_steps.RolloutFailure`, a permanent platform
+A step that fails for good (:class:`~shared.services.rollout_state.RolloutFailure`, a permanent platform
 error, or transient errors for longer than ``ROLLOUT_PROVISIONING_TIMEOUT``) records the failure: the new
 deployment, when it may exist, is handed to the cleanup with the traffic found before the rollout started, and
 the rollout is ``rolling_back`` until that traffic is restored and the deployment's deletion accepted; then it

@@ -5,8 +5,8 @@ holds the current rollout (phase, deployment name, the traffic it found and the 
 timers), the deployments waiting to be cleaned up, what is deployed, and a history of transitions.
 ``GET /api/status`` shows it as is, so every field is plain JSON and named for a reader.
 
-Also here: deployment names, traffic arithmetic (always summing to 100) and the smoke-test check of a
-scoring response. Plain Python, no Azure SDK.
+Also here: the failure a step raises, deployment names, traffic arithmetic (always summing to 100), the deadline
+of a wait on the platform and the smoke-test check of a scoring response. Plain Python, no Azure SDK.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.platform_rules import is_valid_deployment_name, live
 from shared.services import state_keys
-from shared.services.timestamps import iso
+from shared.services.timestamps import iso, parse_iso
 
 # --- phases --------------------------------------------------------------------------------------
 
@@ -58,6 +58,10 @@ EVENT_ID_LIMIT = 20
 
 # Log lines a reconciler step produces, written only once the state they describe is stored.
 LogLines = list[tuple[int, str]]
+
+
+class RolloutFailure(Exception):
+    """A step failed for good (bad smoke test, failing gate, provisioning failed or timed out): roll back."""
 
 
 def rollout_key(model: str) -> str:
@@ -119,6 +123,22 @@ def restore_target(baseline: Mapping[str, int] | None, existing: Iterable[str]) 
 def restore_mirror(mirror: Mapping[str, int] | None, existing: Iterable[str], live_target: Mapping[str, int]) -> dict:
     keep = set(existing) - set(live_target)
     return {k: min(int(v), 50) for k, v in live(mirror).items() if k in keep}
+
+
+# --- waits ---------------------------------------------------------------------------------------
+
+# Provisioning states of an endpoint or deployment while the platform is still applying a change.
+BUSY_STATES = ("Creating", "Updating")
+
+
+def wait_deadline(r: Rollout, now: datetime, timeout: timedelta) -> datetime:
+    """When the current wait on the platform (endpoint creation, provisioning, a traffic update) fails: the
+    recorded deadline, or ``now + timeout`` recorded on the first ask (a transition clears it)."""
+    if r.deadline:
+        return parse_iso(r.deadline)
+    deadline = now + timeout
+    r.deadline = iso(deadline)
+    return deadline
 
 
 # --- smoke test ----------------------------------------------------------------------------------
