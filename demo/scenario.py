@@ -6,8 +6,9 @@ Azure Monitor = :mod:`demo.alerts`) and the Functions host (it calls the app's o
 request objects, where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`).
 Everything else is the app's real code. This module is the scenario's run: the stages with the outcome each must
 reach (:mod:`demo.scenario_config` holds its configuration and the app settings it passes, :mod:`demo.scenario_data`
-the frames it trains on and sends, :mod:`demo.stage_actions` takes and checks each step,
-:mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
+the frames it trains on and sends, :mod:`demo.stage_actions` and :mod:`demo.monitoring_actions` take and check
+each step, :mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline`
+draws it).
 Stages:
 
 1. training data v1 (the project's synthetic generator) registered as a local data asset;
@@ -56,6 +57,7 @@ from typing import Any, TextIO
 from demo import scenario_data
 from demo.function_logs import function_logs
 from demo.host import LocalHost
+from demo.monitoring_actions import MonitoringActions
 from demo.recorder import Recorder
 from demo.run_folder import RunFolder
 from demo.scenario_config import DemoConfig, app_settings
@@ -68,7 +70,8 @@ from demo.setting_differences import (
     threshold_lines,
     thresholds,
 )
-from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, DemoError, StageActions
+from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, StageActions
+from demo.stage_checks import DemoError
 from demo.summary import print_summary
 from demo.timeline import draw_timeline
 from demo.traffic import Sent, Traffic, exported_records, next_whole_second
@@ -180,6 +183,7 @@ class Demo:
             self.act = StageActions(
                 self.host, self.rec, model_name=c.model_name, endpoint_name=c.endpoint_name, timeout=c.stage_timeout
             )
+            self.monitor = MonitoringActions(self.host, self.rec, timeout=c.stage_timeout)
             self.traffic = Traffic(
                 score=lambda body, headers: self.host.endpoints.score(c.endpoint_name, body, headers=headers),
                 sent=self.sent,
@@ -281,25 +285,25 @@ class Demo:
         # One window after the other, as the daily drift schedule would: the alert rule looks at the latest
         # drift run of a model version, so two runs in parallel would race for "latest".
         with self.rec.stage("drift job: normal window") as stage:
-            normal_job, _, _ = self.act.submit_drift(start_normal, start_drifted, "normal")
-            normal = self.act.drift_result(normal_job, "normal", (start_normal, start_drifted))
-            quiet = self.act.evaluate_alerts("alerts_after_normal_window")
+            normal_job, _, _ = self.monitor.submit_drift(start_normal, start_drifted, "normal")
+            normal = self.monitor.drift_result(normal_job, "normal", (start_normal, start_drifted))
+            quiet = self.monitor.evaluate_alerts("alerts_after_normal_window")
             if quiet:
                 raise DemoError(f"the normal window raised an alert: {quiet}")
             stage.outcome = (
                 f"share of drifted features {normal['share_drifted_features']:.2f}; no alert; "
-                + self.act.monitoring_text(normal)
+                + self.monitor.monitoring_text(normal)
             )
         with self.rec.stage("drift job: drifted window") as stage:
-            drifted_job, _, drifted_end = self.act.submit_drift(start_drifted, None, "drifted")
-            result = self.act.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
+            drifted_job, _, drifted_end = self.monitor.submit_drift(start_drifted, None, "drifted")
+            result = self.monitor.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
             stage.outcome = (
                 f"share of drifted features {result['share_drifted_features']:.2f} "
-                f"({', '.join(result['drifted_features'])}); " + self.act.monitoring_text(result)
+                f"({', '.join(result['drifted_features'])}); " + self.monitor.monitoring_text(result)
             )
-            self.act.copy_report(drifted_job, report)
+            self.monitor.copy_report(drifted_job, report)
         with self.rec.stage("drift alert: a warning") as stage:
-            stage.outcome = self.act.drift_alert_warns()
+            stage.outcome = self.monitor.drift_alert_warns()
         return drifted_end
 
     def _labels_arrive(self) -> None:
@@ -307,7 +311,7 @@ class Demo:
         with self.rec.stage("labels of the traffic arrive") as stage:
             known = datetime.now(UTC)
             counts = {
-                phase: self.act.write_labels(f"{phase}-{known:%Y%m%dT%H%M%S}", truth, known=known, repeat_share=0.1)
+                phase: self.monitor.write_labels(f"{phase}-{known:%Y%m%dT%H%M%S}", truth, known=known, repeat_share=0.1)
                 for phase, truth in self.sent.truth.items()
             }
             stage.outcome = ", ".join(f"{n:,} labels of the {phase} traffic" for phase, n in counts.items())
@@ -328,14 +332,14 @@ class Demo:
         alert, which submits the one retraining. Returns that training job."""
         floor, margin = self.host.settings.performance_auc_floor, self.host.settings.performance_auc_margin
         with self.rec.stage("performance job: normal window") as stage:
-            figures = self.act.performance_result(self.act.submit_performance(*normal, "normal"), "normal")
-            self.act.quiet_performance("alerts_after_normal_performance")
+            figures = self.monitor.performance_result(self.monitor.submit_performance(*normal, "normal"), "normal")
+            self.monitor.quiet_performance("alerts_after_normal_performance")
             stage.outcome = f"{_figures(figures)}; no alert"
         with self.rec.stage("performance job: drifted window") as stage:
-            figures = self.act.performance_result(self.act.submit_performance(*drifted, "drifted"), "drifted")
+            figures = self.monitor.performance_result(self.monitor.submit_performance(*drifted, "drifted"), "drifted")
             stage.outcome = f"{_figures(figures)} (alert below {floor:g} or training auc − {margin:g})"
         with self.rec.stage("performance alert → retraining job") as stage:
-            job = self.act.performance_alert_and_retrain()
+            job = self.monitor.performance_alert_and_retrain()
             stage.outcome = f"training job {job} submitted by the performance alert"
         return job
 
