@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from demo.scenario import DemoConfig, run_demo
-from demo.stage_actions import DemoError
+from demo.stage_checks import DemoError
 from shared.local.command_help import command_parser
 from shared.local.process_registry import ProcessRegistry, default_state_dir
 from shared.local.stop_signals import run_stoppable

@@ -4,9 +4,11 @@ The demo plays Azure (Blob = Azurite, the ML platform = :mod:`shared.local.job_p
 :mod:`shared.local.endpoint_platform`, Event Grid = :mod:`shared.local.events` and :mod:`demo.event_delivery`,
 Azure Monitor = :mod:`demo.alerts`) and the Functions host (it calls the app's own handlers, with real ``func``
 request objects, where the host would: timers, Event Grid and the action group's webhook; :mod:`demo.host`).
-Everything else is the app's real code. This module is the scenario: its settings, its data, and the stages with
-the outcome each must reach (:mod:`demo.stage_actions` takes and checks each step, :mod:`demo.traffic` sends the
-requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline` draws it).
+Everything else is the app's real code. This module is the scenario's run: the stages with the outcome each must
+reach (:mod:`demo.scenario_config` holds its configuration and the app settings it passes, :mod:`demo.scenario_data`
+the frames it trains on and sends, :mod:`demo.stage_actions` and :mod:`demo.monitoring_actions` take and check
+each step, :mod:`demo.traffic` sends the requests, :mod:`demo.recorder` keeps the record, :mod:`demo.timeline`
+draws it).
 Stages:
 
 1. training data v1 (the project's synthetic generator) registered as a local data asset;
@@ -48,15 +50,18 @@ import tempfile
 import uuid
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from demo import scenario_data
 from demo.function_logs import function_logs
 from demo.host import LocalHost
+from demo.monitoring_actions import MonitoringActions
 from demo.recorder import Recorder
 from demo.run_folder import RunFolder
+from demo.scenario_config import DemoConfig, app_settings
+from demo.scenario_data import DEFAULT_SHIFT, with_new_default_pattern
 from demo.setting_differences import (
     Difference,
     disclosure_lines,
@@ -65,81 +70,15 @@ from demo.setting_differences import (
     threshold_lines,
     thresholds,
 )
-from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, DemoError, StageActions
+from demo.stage_actions import TRAIN_PIPELINE, TRAINING_ASSET, StageActions
+from demo.stage_checks import DemoError
 from demo.summary import print_summary
 from demo.timeline import draw_timeline
 from demo.traffic import Sent, Traffic, exported_records, next_whole_second
-from ml_assets.src.contracts.alert_rules import PERFORMANCE_RULE_NAME
 from ml_assets.src.contracts.record_identity import RECORD_ID_FIELD
 
-# Six of the 23 features move (share 0.26 ≥ DRIFT_SHARE 0.2): older clients with higher limits and bills,
-# more graduate-school and single clients, larger first payments.
-DEFAULT_SHIFT: Mapping[str, str] = {
-    "age": "+12",
-    "credit_limit": "*2",
-    "education": "graduate_school:0.7",
-    "marriage": "single:0.7",
-    "bill_amount_1": "*1.8",
-    "payment_amount_1": "*3",
-}
-
-
-def with_new_default_pattern(frame: Any, *, seed: int, share: float = 0.5) -> Any:
-    """The scenario's concept drift: in the drifted period, clients aged 45 or more default more often (``share``
-    of those who did not are relabelled as defaults). A covariate shift alone would not make a retrained model
-    better than v1 (the synthetic labels are drawn before the shift), and the champion gate would rightly keep v1."""
-    import numpy as np
-
-    from ml_assets.src.contracts.feature_schema import TARGET
-
-    rng = np.random.default_rng(seed)
-    out = frame.copy()
-    flip = (out["age"].to_numpy() >= 45) & (rng.random(len(out)) < share)
-    out.loc[flip, TARGET] = "True"
-    return out
-
-
-@dataclass
-class DemoConfig:
-    out: Path = Path("out/demo")  # each run in its own folder below it
-    state_dir: Path | None = None  # default: a temporary folder, removed at the end (unless keep_state)
-    keep_state: bool = False
-    processes_dir: Path | None = None  # where its process groups are recorded (default: the state folder)
-    storage_connection_string: str | None = None  # default: start Azurite for the run
-    model_name: str = "credit-default"
-    endpoint_name: str = "credit-default"
-    train_rows: int = 6000
-    labelled_rows: int = 4000  # labelled rows of the drifted period: training data v2
-    requests_per_phase: int = 150
-    records_per_request: tuple[int, int] = (10, 30)
-    rollout_requests_per_second: float = 40.0
-    final_requests: int = 60
-    shift: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SHIFT))
-    drift_share: float = 0.2
-    # The training AUC the margin is measured from is the test split's: a few hundred rows at the demo's sizes,
-    # a few hundredths of noise; the app's 0.05 assumes a real test set.
-    performance_auc_margin: float = 0.1
-    step_dwell_seconds: int = 4
-    traffic_steps: str = "10,50,100"
-    stage_timeout: float = 240.0
-    seed: int = 7
-    scenario: str = "default"  # or "bad-release"
-    bad_release_error_share: float = 0.3  # of v2's routed requests answered 500 in the bad-release scenario
-    train_inputs: Mapping[str, str] = field(default_factory=lambda: {"max_total_trials": "2"})
-
-    def as_record(self) -> dict[str, Any]:
-        """What run.json records of the configuration."""
-        return {
-            "scenario": self.scenario,
-            "train_rows": self.train_rows,
-            "labelled_rows": self.labelled_rows,
-            "requests_per_phase": self.requests_per_phase,
-            "shift": dict(self.shift),
-            "drift_share": self.drift_share,
-            "performance_auc_margin": self.performance_auc_margin,
-            "traffic_steps": self.traffic_steps,
-            "step_dwell_seconds": self.step_dwell_seconds,
-        }
+# The entry point names what a caller configures a run with (python -m demo, the end-to-end tests).
+__all__ = ["DEFAULT_SHIFT", "Demo", "DemoConfig", "run_demo", "with_new_default_pattern"]
 
 
 class Demo:
@@ -156,38 +95,7 @@ class Demo:
     # --- setup ---------------------------------------------------------------------------------------
 
     def _settings_env(self, state_dir: Path) -> dict[str, str]:
-        c = self.config
-        return {
-            "MLOPS_MODE": "local",
-            "LOCAL_STATE_DIR": str(state_dir),
-            "STORAGE_CONNECTION_STRING": c.storage_connection_string or "",  # empty: the host starts Azurite
-            "STATE_CONTAINER": f"mlops-state{self._suffix}",
-            "EXPORT_CONTAINER": f"inference-data{self._suffix}",
-            "LABELS_CONTAINER": f"labels{self._suffix}",
-            "MODEL_NAME": c.model_name,
-            "ENDPOINT_NAME": c.endpoint_name,
-            "EXPORT_INGESTION_DELAY": "PT1S",
-            "EXPORT_INITIAL_LOOKBACK": "PT1H",
-            "DRIFT_SHARE": str(c.drift_share),
-            "DRIFT_MIN_ROWS": "100",
-            "PERFORMANCE_AUC_MARGIN": str(c.performance_auc_margin),
-            "TRAINING_DATA_ASSET": f"{TRAINING_ASSET}@latest",
-            "RETRAIN_COOLDOWN": "PT1H",
-            "RETRAIN_ALERT_RULES": PERFORMANCE_RULE_NAME,  # drift warns, performance decides
-            "TRAINING_MAX_TRIALS": str(c.train_inputs.get("max_total_trials", "2")),
-            "ROLLOUT_TRAFFIC_STEPS": c.traffic_steps,
-            "ROLLOUT_STEP_DWELL": f"PT{c.step_dwell_seconds}S",
-            "ROLLOUT_PROVISIONING_TIMEOUT": "PT3M",
-            "ROLLOUT_MIRROR_PERCENT": "0",
-            # The gates judge seconds-long steps of a 40 requests/s demo on a shared machine: fewer requests
-            # suffice, a step waits a minute at most and then goes on (a demo must end; the record says so),
-            # and a latency above v1's by less than 250 ms is noise (a new process's first answers are slow).
-            "ROLLOUT_GATE_MIN_REQUESTS": "10",
-            "ROLLOUT_GATE_LOW_TRAFFIC_WAIT": "PT1M",
-            "ROLLOUT_GATE_LOW_TRAFFIC": "proceed",
-            "ROLLOUT_GATE_LATENCY_SLACK_MS": "250",
-            "ROLLOUT_BAKE": f"PT{c.step_dwell_seconds}S",
-        }
+        return app_settings(self.config, state_dir, self._suffix)
 
     def differences(self, env: Mapping[str, str]) -> list[Difference]:
         """Where this run's settings ``env`` and first training inputs differ from the app's defaults."""
@@ -275,6 +183,7 @@ class Demo:
             self.act = StageActions(
                 self.host, self.rec, model_name=c.model_name, endpoint_name=c.endpoint_name, timeout=c.stage_timeout
             )
+            self.monitor = MonitoringActions(self.host, self.rec, timeout=c.stage_timeout)
             self.traffic = Traffic(
                 score=lambda body, headers: self.host.endpoints.score(c.endpoint_name, body, headers=headers),
                 sent=self.sent,
@@ -308,11 +217,9 @@ class Demo:
         self._final_export_check()
 
     def _first_model(self) -> None:
-        from ml_assets.src.training import synthetic
-
         c = self.config
         with self.rec.stage("training data v1") as stage:
-            frame = synthetic.generate(c.train_rows, seed=c.seed)
+            frame = scenario_data.first_training_data(c)
             version = self.act.register_data(frame, "synthetic training data")
             stage.outcome = f"{TRAINING_ASSET}:{version} ({len(frame):,} labelled rows)"
         with self.rec.stage("train + register v1") as stage:
@@ -327,13 +234,12 @@ class Demo:
             stage.outcome = self.act.rollout("1")
 
     def _bad_release(self) -> None:
-        from ml_assets.src.training import synthetic
         from shared.local.endpoint_router import Fault
 
         c = self.config
         self._first_model()
         with self.rec.stage("traffic: normal on v1") as stage:
-            normal = synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1, with_target=False)
+            normal = scenario_data.bad_release_traffic(c)
             stage.outcome = self._phase("normal", normal, c.requests_per_phase)
         with self.rec.stage("release v2 (faulty under live traffic)") as stage:
             version = self.act.release("1")
@@ -351,7 +257,7 @@ class Demo:
             stage.outcome = self.act.rollout(version, expect="rolled_back")
         with self.rec.stage("traffic on v1 after the rollback") as stage:
             before = dict(self.sent.by_deployment)
-            extra = synthetic.generate(c.final_requests * 30, seed=c.seed + 4, with_target=False)
+            extra = scenario_data.traffic_after_rollback(c)
             self._phase("after rollback", extra, c.final_requests)
             served = {k: v - before.get(k, 0) for k, v in self.sent.by_deployment.items() if v - before.get(k, 0)}
             v1 = self.rec.facts["rollouts"]["1"]["deployment"]
@@ -362,20 +268,14 @@ class Demo:
 
     def _normal_then_drifted_traffic(self) -> tuple[datetime, datetime, Any]:
         """Both phases through the endpoint, then an export; returns when each began and the drifted frame."""
-        from ml_assets.src.training import synthetic
-
         c = self.config
         start_normal = next_whole_second()
         with self.rec.stage("traffic: normal") as stage:
-            normal = with_record_ids(synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 1), "normal")
+            normal = scenario_data.normal_traffic(c)
             stage.outcome = self._phase("normal", normal, c.requests_per_phase)
         start_drifted = next_whole_second()  # the windows split cleanly between the two phases
         with self.rec.stage("traffic: drifted") as stage:
-            # the drifted population's true labels carry the new default pattern that v1 cannot know
-            drifted = with_new_default_pattern(
-                synthetic.generate(c.requests_per_phase * 30, seed=c.seed + 2, shift=c.shift), seed=c.seed + 6
-            )
-            drifted = with_record_ids(drifted, "drifted")
+            drifted = scenario_data.drifted_traffic(c)
             stage.outcome = self._phase("drifted", drifted, c.requests_per_phase)
         with self.rec.stage("export (timer)") as stage:
             stage.outcome = self.act.export()
@@ -385,47 +285,40 @@ class Demo:
         # One window after the other, as the daily drift schedule would: the alert rule looks at the latest
         # drift run of a model version, so two runs in parallel would race for "latest".
         with self.rec.stage("drift job: normal window") as stage:
-            normal_job, _, _ = self.act.submit_drift(start_normal, start_drifted, "normal")
-            normal = self.act.drift_result(normal_job, "normal", (start_normal, start_drifted))
-            quiet = self.act.evaluate_alerts("alerts_after_normal_window")
+            normal_job, _, _ = self.monitor.submit_drift(start_normal, start_drifted, "normal")
+            normal = self.monitor.drift_result(normal_job, "normal", (start_normal, start_drifted))
+            quiet = self.monitor.evaluate_alerts("alerts_after_normal_window")
             if quiet:
                 raise DemoError(f"the normal window raised an alert: {quiet}")
             stage.outcome = (
                 f"share of drifted features {normal['share_drifted_features']:.2f}; no alert; "
-                + self.act.monitoring_text(normal)
+                + self.monitor.monitoring_text(normal)
             )
         with self.rec.stage("drift job: drifted window") as stage:
-            drifted_job, _, drifted_end = self.act.submit_drift(start_drifted, None, "drifted")
-            result = self.act.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
+            drifted_job, _, drifted_end = self.monitor.submit_drift(start_drifted, None, "drifted")
+            result = self.monitor.drift_result(drifted_job, "drifted", (start_drifted, drifted_end))
             stage.outcome = (
                 f"share of drifted features {result['share_drifted_features']:.2f} "
-                f"({', '.join(result['drifted_features'])}); " + self.act.monitoring_text(result)
+                f"({', '.join(result['drifted_features'])}); " + self.monitor.monitoring_text(result)
             )
-            self.act.copy_report(drifted_job, report)
+            self.monitor.copy_report(drifted_job, report)
         with self.rec.stage("drift alert: a warning") as stage:
-            stage.outcome = self.act.drift_alert_warns()
+            stage.outcome = self.monitor.drift_alert_warns()
         return drifted_end
 
     def _labels_arrive(self) -> None:
-        from ml_assets.src.training import synthetic
-
         c = self.config
         with self.rec.stage("labels of the traffic arrive") as stage:
             known = datetime.now(UTC)
             counts = {
-                phase: self.act.write_labels(f"{phase}-{known:%Y%m%dT%H%M%S}", truth, known=known, repeat_share=0.1)
+                phase: self.monitor.write_labels(f"{phase}-{known:%Y%m%dT%H%M%S}", truth, known=known, repeat_share=0.1)
                 for phase, truth in self.sent.truth.items()
             }
             stage.outcome = ", ".join(f"{n:,} labels of the {phase} traffic" for phase, n in counts.items())
         with self.rec.stage("labels arrive: data v2") as stage:
             import pandas as pd
 
-            # Retraining learns from the recent labelled window: clients like before and the drifted population,
-            # whose labels carry a pattern v1 cannot know (so the champion gate has a reason to promote v2).
-            recent = synthetic.generate(c.train_rows // 2, seed=c.seed + 5)
-            labelled = with_new_default_pattern(
-                synthetic.generate(c.labelled_rows, seed=c.seed + 3, shift=c.shift), seed=c.seed
-            )
+            recent, labelled = scenario_data.labelled_recent_window(c)
             version = self.act.register_data(
                 pd.concat([recent, labelled], ignore_index=True),
                 "labelled recent window: usual clients and the drifted population",
@@ -439,14 +332,14 @@ class Demo:
         alert, which submits the one retraining. Returns that training job."""
         floor, margin = self.host.settings.performance_auc_floor, self.host.settings.performance_auc_margin
         with self.rec.stage("performance job: normal window") as stage:
-            figures = self.act.performance_result(self.act.submit_performance(*normal, "normal"), "normal")
-            self.act.quiet_performance("alerts_after_normal_performance")
+            figures = self.monitor.performance_result(self.monitor.submit_performance(*normal, "normal"), "normal")
+            self.monitor.quiet_performance("alerts_after_normal_performance")
             stage.outcome = f"{_figures(figures)}; no alert"
         with self.rec.stage("performance job: drifted window") as stage:
-            figures = self.act.performance_result(self.act.submit_performance(*drifted, "drifted"), "drifted")
+            figures = self.monitor.performance_result(self.monitor.submit_performance(*drifted, "drifted"), "drifted")
             stage.outcome = f"{_figures(figures)} (alert below {floor:g} or training auc − {margin:g})"
         with self.rec.stage("performance alert → retraining job") as stage:
-            job = self.act.performance_alert_and_retrain()
+            job = self.monitor.performance_alert_and_retrain()
             stage.outcome = f"training job {job} submitted by the performance alert"
         return job
 
@@ -459,12 +352,10 @@ class Demo:
             stage.outcome = f"model {c.model_name}:2 (auc {model.tags.get('metric_roc_auc', '?')})"
 
     def _traffic_on_v2(self) -> None:
-        from ml_assets.src.training import synthetic
-
         c = self.config
         with self.rec.stage("traffic on v2") as stage:
             before = dict(self.sent.by_deployment)
-            extra = synthetic.generate(c.final_requests * 30, seed=c.seed + 4, shift=c.shift, with_target=False)
+            extra = scenario_data.traffic_after_rollout(c)
             self._phase("after rollout", extra, c.final_requests)
             served = {k: v - before.get(k, 0) for k, v in self.sent.by_deployment.items() if v - before.get(k, 0)}
             deployment = self.rec.facts["rollouts"]["2"]["deployment"]
@@ -495,13 +386,6 @@ class Demo:
         if phase.failed:
             raise DemoError(f"{phase.failed} of {phase.total} {label} requests failed; last: {self.sent.last_error}")
         return f"{phase.requests} requests, {phase.records:,} records scored"
-
-
-def with_record_ids(frame: Any, phase: str) -> Any:
-    """Every other record with its own ``record_id``; the others are named by request id and index."""
-    out = frame.copy()
-    out[RECORD_ID_FIELD] = [f"{phase}-{i}" if i % 2 == 0 else None for i in range(len(out))]
-    return out
 
 
 def _figures(figures: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The settings table of ``docs/settings.md``, rendered from the one declaration list in :mod:`shared.settings`.
+"""The settings table of ``docs/settings.md``, rendered from the declarations :class:`shared.settings.Settings`
+composes, in their order.
 
 ``python -m shared.settings_table`` prints it; a test keeps the page equal to it.
 """
