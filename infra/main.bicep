@@ -178,6 +178,9 @@ module functionApp 'modules/function-app.bicep' = {
       AZURE_CLIENT_ID: identities.outputs.appClientId
       APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identities.outputs.appClientId};Authorization=AAD'
+      // The jobs' metrics go where the alert rules look, also when an existing workspace has an Application
+      // Insights of its own.
+      JOB_TELEMETRY_RESOURCE_ID: monitoring.outputs.appInsightsId
       // shared/settings.py (tests/unit/test_infra_app_settings.py keeps this list in step with it)
       MLOPS_MODE: 'azure'
       // The host resolves the timers' %NAME% schedules itself, from app settings only: no Python default applies.

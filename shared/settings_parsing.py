@@ -322,6 +322,19 @@ def data_asset_ref(raw: str) -> str:
     return ref
 
 
+def app_insights_resource_id(raw: str) -> str:
+    """The resource ID of an Application Insights component (the jobs' telemetry target, one definition with them)."""
+    from ml_assets.src.contracts.telemetry_target import parse_resource_id
+
+    try:
+        value = parse_resource_id(raw)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    if value is None:
+        raise InvalidValue("not an Application Insights resource ID")
+    return value
+
+
 def text(raw: str) -> str:
     return raw
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from shared.settings_parsing import (
     Setting,
     account_url,
+    app_insights_resource_id,
     azure_name,
     connection_string,
     container_name,
@@ -98,5 +99,13 @@ class TelemetrySettings:
         "Application Insights connection string; when empty, no telemetry is exported.",
         text,
         "an Application Insights connection string",
+        optional=True,
+    )
+    job_telemetry_resource_id = Setting(
+        "JOB_TELEMETRY_RESOURCE_ID",
+        "Resource ID of the Application Insights the drift and performance jobs send their metrics to (the one the "
+        "alert rules watch); when empty, each job sends to its Azure ML workspace's own.",
+        app_insights_resource_id,
+        "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Insights/components/<name>",
         optional=True,
     )

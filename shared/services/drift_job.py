@@ -24,6 +24,8 @@ from typing import Final
 
 from ml_assets.src.contracts.export_layout import hour_overlaps, hours_between, parse_blob_path, parse_quarantine_path
 from ml_assets.src.contracts.prediction_reference import has_reference
+from ml_assets.src.contracts.telemetry_target import TELEMETRY_RESOURCE_INPUT
+from ml_assets.src.contracts.telemetry_target import UNSET as TELEMETRY_UNSET
 from shared.payloads import PayloadError
 from shared.payloads.drift import DriftJobRequest
 from shared.ports import AssetInput, BlobWriter, ModelInfo, PipelineJobRequest
@@ -52,6 +54,7 @@ class DriftConfig:
     stattest: str | None = None
     threshold: float | None = None
     quarantine_prefix: str = "quarantine"
+    telemetry_resource: str | None = None  # None: the job's workspace's Application Insights
     pipeline_yaml: str = PIPELINE_YAML
 
     @classmethod
@@ -66,6 +69,7 @@ class DriftConfig:
             drift_share=settings.drift_share,
             stattest=settings.drift_stattest,
             threshold=settings.drift_threshold,
+            telemetry_resource=settings.job_telemetry_resource_id or None,
         )
 
     @property
@@ -204,6 +208,7 @@ def drift_job_request(
             "threshold": config.threshold if config.threshold is not None else 0.0,
             "drift_share": config.drift_share,
             "min_rows": config.min_rows,
+            TELEMETRY_RESOURCE_INPUT: config.telemetry_resource or TELEMETRY_UNSET,
         },
         experiment_name=config.experiment_name,
         display_name=f"drift {model}:{version} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC",

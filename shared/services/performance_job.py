@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from ml_assets.src.contracts.labels import is_labels_file
+from ml_assets.src.contracts.telemetry_target import TELEMETRY_RESOURCE_INPUT
+from ml_assets.src.contracts.telemetry_target import UNSET as TELEMETRY_UNSET
 from shared.ports import AssetInput, BlobWriter, DataAssetVersions, ModelInfo, NotFoundError, PipelineJobRequest
 from shared.services.drift_job import DriftTarget, version_folder
 from shared.services.timestamps import iso_z
@@ -44,6 +46,7 @@ class PerformanceConfig:
     min_coverage: float
     min_labelled: int
     threshold: float
+    telemetry_resource: str | None = None  # None: the job's workspace's Application Insights
     pipeline_yaml: str = PIPELINE_YAML
 
     @classmethod
@@ -58,6 +61,7 @@ class PerformanceConfig:
             min_coverage=settings.performance_min_coverage,
             min_labelled=settings.performance_min_labelled,
             threshold=settings.performance_threshold,
+            telemetry_resource=settings.job_telemetry_resource_id or None,
         )
 
     @property
@@ -138,6 +142,7 @@ def performance_job_request(
             "min_coverage": config.min_coverage,
             "min_labelled": config.min_labelled,
             "training_roc_auc": auc if auc is not None else 0.0,
+            TELEMETRY_RESOURCE_INPUT: config.telemetry_resource or TELEMETRY_UNSET,
         },
         experiment_name=config.experiment_name,
         display_name=f"performance {name}:{version} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC",

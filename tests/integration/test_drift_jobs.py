@@ -83,6 +83,12 @@ def registry(app_context: AppContext) -> FakeModelRegistry:
     return fake
 
 
+APP_INSIGHTS_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-app"
+    "/providers/Microsoft.Insights/components/appi"
+)
+
+
 def hour(delta_hours: int) -> datetime:
     return floor_hour(datetime.now(UTC)) + timedelta(hours=delta_hours)
 
@@ -117,7 +123,8 @@ def iso(moment: datetime) -> str:
 def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, platform, registry):
     # Given exported data of version 3 in the last hours
     export_blob(app_context, hour(-3))
-    app_context.settings = Settings({**app_context.settings._env, "DRIFT_STATTEST": "psi", "DRIFT_COMPUTE": "gpu-a"})
+    env = {**app_context.settings._env, "DRIFT_STATTEST": "psi", "DRIFT_COMPUTE": "gpu-a"}
+    app_context.settings = Settings({**env, "JOB_TELEMETRY_RESOURCE_ID": APP_INSIGHTS_ID})
 
     resp = post({"window_start": iso(hour(-5)), "window_end": iso(hour(-1))})
 
@@ -142,6 +149,7 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
         "drift_share": "0.5",
         "min_rows": "100",
         "report_sample_rows": "10000",
+        "telemetry_resource": APP_INSIGHTS_ID,  # where the alert rules look, not the workspace's own
     }
     assert rest["settings"]["default_compute"] == "gpu-a"
     assert rest["experimentName"] == f"{MODEL}-drift"

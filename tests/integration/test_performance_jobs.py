@@ -22,6 +22,7 @@ from shared.ports import ModelInfo, NotFoundError, PipelineJobRequest, PlatformE
 from shared.services import performance as service
 from shared.services import state_keys
 from shared.services.drift_job import floor_hour
+from shared.settings import Settings
 from shared.triggers import performance, status, window_job_submission
 from tests.fakes.job_platform import FakeJobPlatform as NamedJobPlatform
 
@@ -114,6 +115,18 @@ def window(start: int = -6, end: int = -1) -> dict[str, Any]:
     return {"window_start": iso(hour(start)), "window_end": iso(hour(end))}
 
 
+def test_the_job_sends_its_metrics_where_the_setting_says(app_context, platform, registry):
+    resource = f"/subscriptions/{'0' * 8}-{'0' * 4}-{'0' * 4}-{'0' * 4}-{'0' * 12}/resourceGroups/rg"
+    resource += "/providers/Microsoft.Insights/components/a"
+    app_context.settings = Settings({**app_context.settings._env, "JOB_TELEMETRY_RESOURCE_ID": resource})
+    export_blob(app_context, hour(-3))
+    label_file(app_context, "batch-1.csv")
+
+    assert post(window()).status_code == 202
+    inputs = platform.jobs[0]._to_rest_object().as_dict()["properties"]["inputs"]
+    assert inputs["telemetry_resource"] == {"jobInputType": "literal", "value": resource}
+
+
 def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, platform, registry):
     export_blob(app_context, hour(-3))
     label_file(app_context, "batch-1.csv")
@@ -131,6 +144,7 @@ def test_the_job_is_built_from_the_yaml_with_the_inputs_overridden(app_context, 
     assert literals["training_roc_auc"] == "0.7812"
     assert literals["min_coverage"] == "0.2" and literals["min_labelled"] == "100" and literals["threshold"] == "0.5"
     assert literals["labels_as_of"].endswith("Z")
+    assert literals["telemetry_resource"] == "none"  # no JOB_TELEMETRY_RESOURCE_ID: the workspace's own
     assert rest["experimentName"] == f"{MODEL}-performance"
     assert "python -m src.performance.component" in platform.jobs[0].jobs["performance"].component.command
     shown = body_of(status.status.build().get_user_function()(

@@ -88,6 +88,7 @@ MALFORMED = {
     "LOCAL_PROMOTION_REGISTRY_DIR": None,
     "LOCAL_STATE_DIR": None,
     "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
+    "JOB_TELEMETRY_RESOURCE_ID": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/app",
 }
 
 

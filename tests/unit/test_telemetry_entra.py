@@ -22,6 +22,7 @@ JOB_ENV = {
     "AZUREML_ARM_WORKSPACE_NAME": "mlw",
 }
 APP_INSIGHTS = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-mlops/providers/Microsoft.Insights/components/appi-x"
+APP_OWN = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-app/providers/Microsoft.Insights/components/appi-app"
 CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://x.in.applicationinsights.azure.com/"
 
 
@@ -39,7 +40,7 @@ class ArmTransport(InMemoryTransport):
         if path == WORKSPACE:
             assert "api-version=2024-04-01" in request.url
             return JsonResponse(request, 200, {"id": WORKSPACE, "properties": self.workspace})
-        if path == APP_INSIGHTS:
+        if path in (APP_INSIGHTS, APP_OWN):
             assert "api-version=2020-02-02" in request.url
             return JsonResponse(request, *self.component)
         return JsonResponse(request, 404, {"error": {"code": "NotFound", "message": path}})
@@ -58,6 +59,24 @@ def test_the_workspace_names_its_application_insights_and_arm_gives_its_connecti
     target = lookup.workspace_app_insights(JOB_ENV, credential=credential, transport=transport)
     assert (target.resource_id, target.connection_string, target.credential) == (APP_INSIGHTS, CONNECTION, credential)
     assert len(transport.requests) == 2
+
+
+def test_a_named_resource_is_read_without_asking_the_workspace() -> None:
+    """An existing workspace may have an Application Insights of its own: the jobs send where the rules look."""
+    transport = ArmTransport(
+        {"applicationInsights": APP_INSIGHTS}, (200, {"properties": {"ConnectionString": CONNECTION}})
+    )
+    target = lookup.workspace_app_insights(
+        JOB_ENV, resource_id=APP_OWN, credential=StaticCredential(), transport=transport
+    )
+    assert target.resource_id == APP_OWN
+    assert [r.url.split("?")[0].removeprefix("https://management.azure.com") for r in transport.requests] == [APP_OWN]
+
+
+def test_a_workspace_naming_something_else_than_a_component_is_a_clear_error() -> None:
+    transport = ArmTransport({"applicationInsights": "/subscriptions/x/not-a-component"}, (200, {}))
+    with pytest.raises(lookup.WorkspaceTelemetryError, match="names no Application Insights"):
+        lookup.workspace_app_insights(JOB_ENV, credential=StaticCredential(), transport=transport)
 
 
 def test_a_workspace_without_application_insights_is_a_clear_error() -> None:
@@ -93,16 +112,22 @@ def test_in_an_azure_ml_job_telemetry_goes_to_the_workspace_s_application_insigh
 ) -> None:
     credential = StaticCredential()
     monkeypatch.setattr(
-        lookup, "workspace_app_insights", lambda env: lookup.TelemetryTarget(APP_INSIGHTS, CONNECTION, credential)
+        lookup,
+        "workspace_app_insights",
+        lambda env, resource_id=None: lookup.TelemetryTarget(resource_id or APP_INSIGHTS, CONNECTION, credential),
     )
     assert job_telemetry.emit(TelemetryBatch((), ()), JOB_ENV) == f"azure_monitor {APP_INSIGHTS}"
     assert sent == [(CONNECTION, credential)]
+    # a submission that names the resource the alert rules watch gets that one
+    assert job_telemetry.emit(TelemetryBatch((), ()), JOB_ENV, resource_id=APP_OWN) == f"azure_monitor {APP_OWN}"
 
 
 def test_a_given_connection_string_wins_and_is_still_sent_with_the_compute_identity(
     sent: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lookup, "workspace_app_insights", lambda env: pytest.fail("no lookup with a connection string"))
+    monkeypatch.setattr(
+        lookup, "workspace_app_insights", lambda env, **_: pytest.fail("no lookup with a connection string")
+    )
     env = {**JOB_ENV, "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION}
     assert job_telemetry.emit(TelemetryBatch((), ()), env) == "azure_monitor"
     ((connection, credential),) = sent

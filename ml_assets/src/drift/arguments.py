@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from ..contracts.telemetry_target import TELEMETRY_RESOURCE_INPUT, parse_resource_id
 from .stattests import STATTESTS
 
 DEFAULT_MIN_ROWS: Final = 100
@@ -58,6 +59,14 @@ def _optional(text: str | None) -> str | None:
     return None if text is None or text.strip().lower() in ("", "none") else text.strip()
 
 
+def telemetry_resource_argument(text: str) -> str | None:
+    """``--telemetry_resource`` of a monitoring component (the drift and the performance one)."""
+    try:
+        return parse_resource_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: Sequence[str] | None = None, *, description: str = "") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="src.drift.component", description=description)
     parser.add_argument("--reference_data", type=Path, required=True, help="curated CSV/Parquet (file or folder)")
@@ -84,6 +93,12 @@ def parse_args(argv: Sequence[str] | None = None, *, description: str = "") -> a
         type=_optional_path,
         default=None,
         help="the export's quarantine folder (date=/hour=/*.jsonl): the window's quarantined lines",
+    )
+    parser.add_argument(
+        f"--{TELEMETRY_RESOURCE_INPUT}",
+        type=telemetry_resource_argument,
+        default=None,
+        help="the Application Insights resource ID to send to; none: the workspace's",
     )
     parser.add_argument("--report", type=Path, required=True, help="output folder of the HTML report")
     parser.add_argument("--metrics", type=Path, required=True, help="output folder of metrics.json")

@@ -260,7 +260,7 @@ def compute_verdicts(args: argparse.Namespace, inputs: RunInputs, quality: DataQ
 def _deliver(args: argparse.Namespace, metrics: dict[str, Any], build: Callable[[], telemetry.TelemetryBatch]) -> int:
     """Build the batch and send it; ``metrics`` records where it went or why it did not. The exit code."""
     try:
-        destination = emit(build())
+        destination = emit(build(), resource_id=args.telemetry_resource)
     except Exception as exc:  # the metrics are written; the run must still show it failed to deliver them
         log.exception("telemetry was not delivered")
         metrics["telemetry_error"] = f"{type(exc).__name__}: {exc}"

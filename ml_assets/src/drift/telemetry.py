@@ -2,9 +2,9 @@
 
 What is sent is defined by the contract (:mod:`..contracts.drift_telemetry`); this module only decides where
 it goes and makes sure it arrives before the job's process exits. ``azure.monitor.opentelemetry`` is imported
-only when the telemetry goes to Application Insights. Inside an Azure ML job it goes to the workspace's Application
-Insights, found and written with the compute's identity (:mod:`..stores.workspace_app_insights`), unless a
-connection string is given.
+only when the telemetry goes to Application Insights. Inside an Azure ML job it goes to the Application Insights the
+submission names (``contracts/telemetry_target.py``) or else the workspace's, found and written with the compute's
+identity (:mod:`..stores.workspace_app_insights`), unless a connection string is given.
 """
 
 from __future__ import annotations
@@ -85,9 +85,10 @@ _INSTRUMENTATIONS = (
 )
 
 
-def emit(batch: TelemetryBatch, env: Mapping[str, str] | None = None) -> str:
-    """Send ``batch`` to Application Insights: in an Azure ML job, the workspace's (or the connection string's, when
-    one is set) with the compute's identity; outside one, the connection string's when set. Else to the local file.
+def emit(batch: TelemetryBatch, env: Mapping[str, str] | None = None, *, resource_id: str | None = None) -> str:
+    """Send ``batch`` to Application Insights: in an Azure ML job, ``resource_id``'s or else the workspace's (or the
+    connection string's, when one is set) with the compute's identity; outside one, the connection string's when
+    set. Else to the local file.
 
     Returns where it went (``"azure_monitor"``, ``"azure_monitor <resource id>"`` or the local file path).
     """
@@ -100,7 +101,7 @@ def emit(batch: TelemetryBatch, env: Mapping[str, str] | None = None) -> str:
         if connection_string:
             send_to_azure_monitor(connection_string, batch, credential=job_credential(env))
             return "azure_monitor"
-        target = workspace_app_insights(env)
+        target = workspace_app_insights(env, resource_id=resource_id)
         send_to_azure_monitor(target.connection_string, batch, credential=target.credential)
         return f"azure_monitor {target.resource_id}"
     if connection_string:

@@ -37,6 +37,8 @@ from typing import Any, Final
 
 from ..contracts import drift_telemetry
 from ..contracts import performance_telemetry as telemetry
+from ..contracts.telemetry_target import TELEMETRY_RESOURCE_INPUT
+from ..drift.arguments import telemetry_resource_argument
 from ..drift.feature_tables import SchemaError
 from ..drift.metrics_file import RunStatus, run_identity, write_metrics
 from ..drift.target_files import Window, parse_time
@@ -101,6 +103,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min_coverage", type=_fraction, default=0.2, help="least share of labelled predictions")
     parser.add_argument("--min_labelled", type=_non_negative_int, default=100, help="least labelled predictions")
     parser.add_argument("--training_roc_auc", type=_auc, default=None, help="the model's test AUC; 0: unknown")
+    parser.add_argument(
+        f"--{TELEMETRY_RESOURCE_INPUT}",
+        type=telemetry_resource_argument,
+        default=None,
+        help="the Application Insights resource ID to send to; none: the workspace's",
+    )
     parser.add_argument("--metrics", type=Path, required=True, help="output folder of metrics.json")
     return parser.parse_args(argv)
 
@@ -200,7 +208,7 @@ def main(args: argparse.Namespace) -> int:
     )
     exit_code = EXIT_OK
     try:
-        document["telemetry"] = emit(batch)
+        document["telemetry"] = emit(batch, resource_id=args.telemetry_resource)
     except Exception as exc:  # metrics.json says what was computed and why it was not sent
         log.exception("telemetry not delivered")
         document["telemetry_error"] = f"{type(exc).__name__}: {exc}"

@@ -4,8 +4,9 @@ A job that sends metrics needs no connection string from whoever submits it: the
 Insights resource (the workspace's ``applicationInsights`` property), whose ``ConnectionString`` property is read
 from Azure Resource Manager with the compute's identity (a role with ``Microsoft.Insights/components/read``, such as
 Monitoring Reader, and workspace read), and the telemetry is sent with the same identity (Monitoring Metrics
-Publisher), so the resource can refuse ingestion by key (``DisableLocalAuth``). Plain ARM reads through azure-core:
-the drift environment has no azure-ai-ml.
+Publisher), so the resource can refuse ingestion by key (``DisableLocalAuth``). A submission that names a resource
+(``contracts/telemetry_target.py``) gets that one instead, and the workspace is not read. Plain ARM reads through
+azure-core: the drift environment has no azure-ai-ml.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..contracts.telemetry_target import parse_resource_id
 from .job_identity import job_credential, workspace_resource_id
 
 ARM_ENDPOINT = "https://management.azure.com"
@@ -35,19 +37,27 @@ class TelemetryTarget:
 
 
 def workspace_app_insights(
-    env: Mapping[str, str] | None = None, *, credential: Any = None, transport: Any = None
+    env: Mapping[str, str] | None = None,
+    *,
+    resource_id: str | None = None,
+    credential: Any = None,
+    transport: Any = None,
 ) -> TelemetryTarget:
-    """The workspace's Application Insights: its resource ID, connection string and the credential to send with.
-    ``credential`` and ``transport`` replace the job's own (tests drive them with canned answers). Raises
-    :class:`WorkspaceTelemetryError`, or azure-core's ``HttpResponseError`` for a refused read."""
+    """The Application Insights to send to: ``resource_id`` when given, else the workspace's; its resource ID,
+    connection string and the credential to send with. ``credential`` and ``transport`` replace the job's own (tests
+    drive them with canned answers). Raises :class:`WorkspaceTelemetryError`, or azure-core's ``HttpResponseError``
+    for a refused read."""
     env = os.environ if env is None else env
     credential = job_credential(env) if credential is None else credential
-    workspace_id = workspace_resource_id(env)
-    resource_id = str(
-        _arm_properties(workspace_id, WORKSPACES_API_VERSION, credential, transport).get("applicationInsights") or ""
-    )
-    if "/providers/microsoft.insights/components/" not in resource_id.lower():
-        raise WorkspaceTelemetryError(f"workspace {workspace_id} names no Application Insights resource")
+    if resource_id is None:
+        workspace_id = workspace_resource_id(env)
+        named = _arm_properties(workspace_id, WORKSPACES_API_VERSION, credential, transport).get("applicationInsights")
+        try:
+            resource_id = parse_resource_id(str(named or ""))
+        except ValueError:
+            resource_id = None
+        if resource_id is None:
+            raise WorkspaceTelemetryError(f"workspace {workspace_id} names no Application Insights resource")
     properties = _arm_properties(resource_id, COMPONENTS_API_VERSION, credential, transport)
     connection_string = str(properties.get("ConnectionString") or "").strip()
     if "InstrumentationKey=" not in connection_string:
