@@ -39,6 +39,9 @@ param promotionSource string = ''
 @description('Promotion candidates wait for an operator\'s approval before their rollout starts.')
 param promotionApproval bool = false
 
+@description('Whether the online endpoint exists already (set by the preprovision hook, infra/hooks/preprovision.sh).')
+param endpointExists bool = false
+
 @description('VM size of the training and drift cluster.')
 param computeVmSize string = 'Standard_DS3_v2'
 
@@ -140,6 +143,7 @@ module ml 'modules/ml-resources.bicep' = {
     computeClientId: identities.outputs.computeClientId
     computePrincipalId: identities.outputs.computePrincipalId
     endpointName: resolvedEndpointName
+    endpointExists: endpointExists
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     appPrincipalId: identities.outputs.appPrincipalId
     registryName: registryName

@@ -18,6 +18,8 @@ param logAnalyticsId string
 param appPrincipalId string
 @description('An Azure ML registry in this resource group that the app shares models into; empty: none.')
 param registryName string
+@description('The endpoint exists (the preprovision hook looks): it is referenced, not put again, so a provision never touches the traffic the app set.')
+param endpointExists bool = false
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-04-01' existing = {
   name: workspaceName
@@ -53,7 +55,9 @@ resource cluster 'Microsoft.MachineLearningServices/workspaces/computes@2024-04-
   }
 }
 
-resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-04-01' = {
+// Created on the first provision only. The app owns its traffic and deployments from then on; putting the endpoint
+// again on every `azd provision` (each push to main deploys) would send a body without the traffic the app set.
+resource newEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-04-01' = if (!endpointExists) {
   parent: workspace
   name: endpointName
   location: location
@@ -68,11 +72,17 @@ resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@
   }
 }
 
+resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-04-01' existing = {
+  parent: workspace
+  name: endpointName
+}
+
 // Without this the export finds no data, forever, and reports no error: AmlOnlineEndpointConsoleLog is where
 // score.py's MLOPS_INFERENCE_V1 lines land. Resource-specific tables ("Dedicated"), as the export's KQL expects.
 resource endpointLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: endpoint
+  dependsOn: [newEndpoint]
   properties: {
     workspaceId: logAnalyticsId
     logAnalyticsDestinationType: 'Dedicated'
@@ -116,6 +126,7 @@ resource appUsesWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource appReadsEndpointMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(endpoint.id, appPrincipalId, roleIds.monitoringReader)
   scope: endpoint
+  dependsOn: [newEndpoint]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringReader)
     principalId: appPrincipalId

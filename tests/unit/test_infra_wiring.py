@@ -221,10 +221,26 @@ def test_the_endpoint_sends_its_console_log_to_the_workspace_the_export_reads() 
 
 def test_the_endpoint_has_key_auth_and_no_deployment() -> None:
     ml = read("modules/ml-resources.bicep")
-    (endpoint,) = ml.resources_of("Microsoft.MachineLearningServices/workspaces/onlineEndpoints")
+    endpoint = ml.resource("newEndpoint")
     assert endpoint.body["properties"]["authMode"] == "Key"
     assert "traffic" not in endpoint.body["properties"]
     assert not ml.resources_of("Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments")
+
+
+def test_the_endpoint_is_created_once_and_never_put_again() -> None:
+    """Its traffic is the app's: every provision (each push to main) would otherwise put a body without it."""
+    ml = read("modules/ml-resources.bicep")
+    created, referenced = ml.resource("newEndpoint"), ml.resource("endpoint")
+    assert created.condition == "(!endpointExists)" and not created.existing
+    assert referenced.existing and referenced.condition is None
+    assert created.body["name"] == referenced.body["name"] == Expr("endpointName")
+    assert ml.params["endpointExists"] is False
+    assert module_call("ml-resources.bicep").params["endpointExists"] == Expr("endpointExists")
+    # what is scoped to the endpoint waits for it when it is created in the same deployment
+    scoped = [r for r in ml.resources if isinstance(r.body.get("scope"), Expr) and r.body["scope"].text == "endpoint"]
+    assert {r.symbol for r in scoped} == {"endpointLogs", "appReadsEndpointMetrics"}
+    for resource in scoped:
+        assert resource.body.get("dependsOn") == [Expr("newEndpoint")], resource.symbol
 
 
 def test_the_cluster_scales_to_zero_with_its_identity() -> None:
