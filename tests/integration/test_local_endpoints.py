@@ -414,8 +414,11 @@ def test_an_interrupted_owner_stops_its_deployments_at_exit(world: World, tmp_pa
     model_dir = world.registry.get_model(MODEL, "1").path
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import signal, sys, time
         from pathlib import Path
+        # Ctrl-C reaches it as KeyboardInterrupt even when the test runs in the background (a shell's `&` or
+        # nohup start it with SIGINT ignored, and a child inherits that).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from shared.local.endpoint_platform import LocalEndpointPlatform
         from shared.local.registry import LocalRegistry
         from shared.ports import DeploymentSpec
