@@ -5,10 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
+STAMP_ENVS := $(VENV)/.ml-environments-resolved
+ML_ENV_SPECS := $(wildcard ml_assets/environments/*.conda.yml)
 
 .PHONY: setup test lint lint-infra format demo bench clean
 
-setup: $(STAMP_PY) $(STAMP_NPM)
+setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_ENVS)
 
 $(STAMP_PY): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -16,6 +18,11 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip check
+	touch $@
+
+# The Azure ML environments' pip lists are never installed here together: pip's resolver checks each (metadata only).
+$(STAMP_ENVS): $(STAMP_PY) $(ML_ENV_SPECS) infra/ml_environments.py
+	$(PY) -m infra.ml_environments --resolve
 	touch $@
 
 $(STAMP_NPM): package.json package-lock.json
@@ -26,10 +33,11 @@ lint: setup lint-infra
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The deployment's generated input, the workflows (actionlint runs shellcheck on their `run:` scripts when it is on
+# The deployment's generated input, the Azure ML environments' pins against the tests', the workflows (actionlint runs shellcheck on their `run:` scripts when it is on
 # the PATH) and the azd hooks. The Bicep templates are checked by tests/unit/test_infra_*.py.
 lint-infra: setup
 	$(PY) -m infra.alert_rules_json --check
+	$(PY) -m infra.ml_environments
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --quiet .github
 	$(VENV)/bin/shellcheck --shell=sh infra/hooks/*.sh
