@@ -25,6 +25,7 @@ from shared.local.registry import LocalRegistry
 from shared.services import state_keys
 from shared.services.rollout_state import rollout_key
 from shared.settings import Settings
+from tests.environment_imports import component_processes, environment_guard, guarded
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,8 @@ def loop(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> dict:
         rollout_requests_per_second=20,
         stage_timeout=180,
     )
-    record = run_demo(config, stream)
+    with environment_guard(root) as guard_log:
+        record = run_demo(config, stream)
     leftover = [p for p in psutil.Process().children(recursive=True) if p.pid not in children_before and p.is_running()]
     return {
         "record": record,
@@ -55,7 +57,14 @@ def loop(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "leftover": leftover,
         "config": config,
         "connection_string": azurite.connection_string,
+        "guarded": guarded(guard_log),
     }
+
+
+def test_every_step_and_the_scoring_server_ran_with_only_their_azure_ml_environment(loop: dict) -> None:
+    # The loop passing under the guard is the check: a step importing what its environment lacks fails its job.
+    ran = {(p["module"], p["environment"]) for p in loop["guarded"]}
+    assert ran >= set(component_processes().items())
 
 
 def _store(loop: dict):
