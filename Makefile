@@ -33,8 +33,9 @@ lint: setup lint-infra
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The deployment's generated input, the Azure ML environments' pins against the tests', the workflows (actionlint runs shellcheck on their `run:` scripts when it is on
-# the PATH) and the azd hooks. The Bicep templates are checked by tests/unit/test_infra_*.py.
+# The deployment's generated input, the Azure ML environments' pins against the tests', the workflows (actionlint
+# runs shellcheck on their `run:` scripts when it is on the PATH) and the azd hooks. The Bicep templates are checked
+# by tests/unit/test_infra_*.py.
 lint-infra: setup
 	$(PY) -m infra.alert_rules_json --check
 	$(PY) -m infra.ml_environments
