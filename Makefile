@@ -20,7 +20,7 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 	$(PY) -m pip check
 	touch $@
 
-# The Azure ML environments' pip lists are never installed here together: pip's resolver checks each (metadata only).
+# The Azure ML environments' pip lists are never installed here together: pip's resolver checks each (a dry run).
 $(STAMP_ENVS): $(STAMP_PY) $(ML_ENV_SPECS) infra/ml_environments.py
 	$(PY) -m infra.ml_environments --resolve
 	touch $@

@@ -3,7 +3,7 @@
 Their packages are never installed together here: the tests run with ``requirements-dev.txt``, one venv for all.
 So a conflict inside one environment (a plugin that caps a package the list pins higher) would first show when
 Azure ML builds the image, as a failed job. ``python -m infra.ml_environments --resolve`` asks pip's resolver
-for each list (``pip install --dry-run --ignore-installed``: metadata only, nothing installed) and exits 1
+for each list (``pip install --dry-run --ignore-installed``: nothing is installed) and exits 1
 naming the file and pip's reason; ``make setup`` runs it when a spec changes. It needs the package index, like
 the installs. Without ``--resolve`` it checks offline (``make lint``) that each list pins every package it shares
 with ``requirements*.txt`` as they do, so what the tests ran is what Azure ML installs.
