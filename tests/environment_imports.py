@@ -63,12 +63,13 @@ def module_providers() -> dict[str, set[str]]:
             parts = file.parts
             if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith((".dist-info", ".data", ".pth")):
                 continue
-            if file.suffix not in (".py", ".so", ".pyd") and len(parts) == 1:
-                continue
-            modules = [p for p in parts[:-1] if p != "__pycache__"]
+            is_module = file.suffix in (".py", ".so", ".pyd")
+            if not is_module and len(parts) == 1:
+                continue  # a top-level data file (a .pth, a licence) is no module
+            modules = [p for p in parts[:-1] if p != "__pycache__"]  # the packages the file lies in
             leaf = parts[-1].split(".")[0]
-            if len(parts) == 1 or leaf != "__init__":
-                modules.append(leaf) if file.suffix in (".py", ".so", ".pyd") else None
+            if is_module and leaf != "__init__":
+                modules.append(leaf)
             for depth in range(1, len(modules) + 1):
                 providers.setdefault(".".join(modules[:depth]), set()).add(name)
     return providers
