@@ -36,6 +36,11 @@ def conda_specs(folder: Path = ENVIRONMENTS) -> list[Path]:
     return sorted(folder.glob("*.conda.yml"))
 
 
+def environment_name(conda_file: str | Path) -> str:
+    """``train`` for ``../environments/train.conda.yml``."""
+    return Path(conda_file).name.removesuffix(".conda.yml")
+
+
 def pip_requirements(spec: Path) -> list[str]:
     """The requirement lines under the spec's ``pip:`` dependency, as written."""
     import yaml

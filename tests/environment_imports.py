@@ -23,7 +23,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.ml_environments import ENVIRONMENTS, pip_requirements
+from infra.ml_environments import ENVIRONMENTS, conda_specs, environment_name, pip_requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD_PATH = ROOT / "tests" / "environment_guard"
@@ -93,11 +93,9 @@ def component_processes(ml_assets: Path = ENVIRONMENTS.parent) -> dict[str, str]
         component = yaml.safe_load(path.read_text(encoding="utf-8"))
         words = str(component["command"]).split()
         module = words[words.index("-m") + 1]
-        processes[module] = Path(component["environment"]["conda_file"]).name.removesuffix(".conda.yml")
+        processes[module] = environment_name(component["environment"]["conda_file"])
     deployment = yaml.safe_load((ml_assets / "endpoints" / "deployment.yml").read_text(encoding="utf-8"))
-    processes["azureml_inference_server_http"] = Path(deployment["environment"]["conda_file"]).name.removesuffix(
-        ".conda.yml"
-    )
+    processes["azureml_inference_server_http"] = environment_name(deployment["environment"]["conda_file"])
     return processes
 
 
@@ -127,10 +125,8 @@ def write_guard(path: Path, log: Path) -> dict[str, str]:
     (with ``GUARD_PATH`` on ``PYTHONPATH``)."""
     providers = module_providers()
     denied = {
-        spec.name.removesuffix(".conda.yml"): denied_modules(
-            distribution_closure([*pip_requirements(spec), *CONDA_PIP]), providers
-        )
-        for spec in sorted(ENVIRONMENTS.glob("*.conda.yml"))
+        environment_name(spec): denied_modules(distribution_closure([*pip_requirements(spec), *CONDA_PIP]), providers)
+        for spec in conda_specs()
     }
     doc = {"processes": component_processes(), "denied": denied, "log": str(log)}
     path.write_text(json.dumps(doc), encoding="utf-8")

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from infra.ml_environments import ENVIRONMENTS
 from tests.environment_imports import (
     GUARD_PATH,
     component_processes,
@@ -105,7 +106,7 @@ def test_the_real_guard_denies_each_environment_what_its_list_does_not_bring(tmp
 
 def test_every_component_and_the_scoring_server_have_an_environment() -> None:
     processes = component_processes()
-    components = sorted(Path(GUARD_PATH.parents[1], "ml_assets", "components").glob("*.yml"))
+    components = sorted((ENVIRONMENTS.parent / "components").glob("*.yml"))
     assert len([m for m in processes if m.startswith("src.")]) == len(components)
     assert processes["azureml_inference_server_http"] == "score"
     assert set(processes.values()) == {"train", "drift", "performance", "score"}

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from infra.ml_environments import (
     ENVIRONMENTS,
@@ -94,7 +96,7 @@ def test_the_training_environment_can_log_the_sweeps_metric_to_azure_ml() -> Non
     # In an Azure ML job MLFLOW_TRACKING_URI is azureml://…; MLflow knows that scheme only through the plugin.
     component = yaml.safe_load((ML_ASSETS / "components" / "train.yml").read_text(encoding="utf-8"))
     spec = (ML_ASSETS / "components" / component["environment"]["conda_file"]).resolve()
-    names = [r.split("=")[0].split("<")[0].split(">")[0] for r in pip_requirements(spec)]
+    names = [canonicalize_name(Requirement(r).name) for r in pip_requirements(spec)]
     assert "azureml-mlflow" in names and "mlflow-skinny" in names
 
 
